@@ -1,0 +1,336 @@
+"""Reading and writing the CSV files described in MATCHING_CSV.md.
+
+Every check names the file, the line (the header is line 1) and the field, and raises
+:class:`~matching.model.InputError`. Outputs are written to a temporary file in the same
+folder and renamed into place, so a failure never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from .model import (
+    AUDIENCES,
+    ENCOUNTER_TYPES,
+    SCHOOL_GENDERS,
+    SCHOOL_KINDS,
+    SEN_CODES,
+    Assignment,
+    InputError,
+    Locked,
+    Offer,
+    Request,
+    School,
+)
+
+__all__ = [
+    "MATCHES_COLUMNS",
+    "read_locked",
+    "read_offers",
+    "read_requests",
+    "read_schools",
+    "write_atomically",
+    "write_matches",
+    "write_report",
+]
+
+SCHOOL_COLUMNS = ("school_id", "lat", "lon", "gender", "kind", "fsm_pct", "encounters_so_far")
+REQUEST_COLUMNS = (
+    "request_id", "school_id", "type", "year_group", "pupils", "earliest", "latest",
+    "stem_goal", "stereotype_goal", "sen_needs",
+)
+OFFER_COLUMNS = (
+    "offer_id", "employer_id", "lat", "lon", "type", "capacity", "max_km", "virtual",
+    "earliest", "latest", "year_min", "year_max", "stem", "challenges_stereotype",
+    "sen_support", "sector",
+)
+LOCKED_COLUMNS = ("request_id", "offer_id", "pupils")
+#: Columns of matches.csv, in order.
+MATCHES_COLUMNS = ("request_id", "offer_id", "pupils", "score", "km", "reasons")
+
+class _Row:
+    """One CSV record with typed, located field readers."""
+
+    __slots__ = ("data", "file", "line")
+    _dates: dict[str, dt.date] = {}
+
+    def __init__(self, file: str, line: int, data: dict[str, str]) -> None:
+        self.file, self.line, self.data = file, line, data
+
+    def error(self, field: str, message: str) -> InputError:
+        return InputError(message, file=self.file, line=self.line, field=field)
+
+    def text(self, field: str) -> str:
+        value = (self.data.get(field) or "").strip()
+        if not value:
+            raise self.error(field, "empty value")
+        return value
+
+    def optional(self, field: str) -> str:
+        return (self.data.get(field) or "").strip()
+
+    def number(self, field: str, lo: float | None = None, hi: float | None = None) -> float:
+        raw = self.text(field)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise self.error(field, f"not a number: {raw!r}") from None
+        if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise self.error(field, f"{raw} is out of range [{lo}, {hi}]")
+        return value
+
+    def integer(self, field: str, lo: int | None = None, hi: int | None = None) -> int:
+        raw = self.text(field)
+        try:
+            value = int(raw)
+        except ValueError:
+            raise self.error(field, f"not a whole number: {raw!r}") from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise self.error(field, f"{value} is out of range [{lo}, {hi}]")
+        return value
+
+    def boolean(self, field: str) -> bool:
+        raw = self.text(field)
+        if raw not in ("0", "1"):
+            raise self.error(field, f"not a boolean (0 or 1): {raw!r}")
+        return raw == "1"
+
+    def choice(self, field: str, allowed: Sequence[str], default: str | None = None) -> str:
+        raw = self.optional(field) if default is not None else self.text(field)
+        if not raw and default is not None:
+            return default
+        if raw not in allowed:
+            raise self.error(field, f"unknown value {raw!r}; expected one of {', '.join(allowed)}")
+        return raw
+
+    def date(self, field: str) -> dt.date:
+        raw = self.text(field)
+        value = self._dates.get(raw)
+        if value is None:
+            try:
+                value = dt.date.fromisoformat(raw)
+            except ValueError:
+                raise self.error(field, f"not an ISO date YYYY-MM-DD: {raw!r}") from None
+            if len(raw) != 10:
+                raise self.error(field, f"not an ISO date YYYY-MM-DD: {raw!r}")
+            self._dates[raw] = value
+        return value
+
+    def codes(self, field: str, allowed: Sequence[str]) -> frozenset[str]:
+        raw = self.optional(field)
+        if not raw:
+            return frozenset()
+        out = frozenset(c.strip() for c in raw.split(";") if c.strip())
+        bad = sorted(out - set(allowed))
+        if bad:
+            raise self.error(field, f"unknown code(s) {', '.join(bad)}; "
+                                    f"expected some of {', '.join(allowed)}")
+        return out
+
+    def window(self, lo: str, hi: str) -> tuple[dt.date, dt.date]:
+        a, b = self.date(lo), self.date(hi)
+        if b < a:
+            raise self.error(hi, f"date window reversed: {lo} {a} is after {hi} {b}")
+        return a, b
+
+
+def _rows(path: str | os.PathLike[str], columns: Sequence[str]) -> Iterator[_Row]:
+    name = str(path)
+    try:
+        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", file=name) from None
+    with handle:
+        reader = csv.DictReader(handle)
+        try:
+            header = reader.fieldnames or []
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError(f"unreadable header: {exc}", file=name, line=1) from None
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise InputError("missing column", file=name, line=1, field=missing[0])
+        try:
+            for data in reader:
+                yield _Row(name, reader.line_num, data)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError(f"unreadable CSV: {exc}", file=name, line=reader.line_num) from None
+
+
+def _unique(row: _Row, field: str, seen: set[str]) -> str:
+    value = row.text(field)
+    if value in seen:
+        raise row.error(field, f"duplicate id {value!r}")
+    seen.add(value)
+    return value
+
+
+def _avoid_dates(row: _Row) -> tuple[tuple[dt.date, dt.date], ...]:
+    raw = row.optional("avoid_dates")
+    spans = []
+    for part in filter(None, (p.strip() for p in raw.split(";"))):
+        try:
+            a, b = (dt.date.fromisoformat(x.strip()) for x in part.split("/"))
+        except ValueError:
+            raise row.error("avoid_dates", f"expected START/END ISO dates: {part!r}") from None
+        if b < a:
+            raise row.error("avoid_dates", f"date range reversed: {part!r}")
+        spans.append((a, b))
+    return tuple(spans)
+
+
+def read_schools(path: str | os.PathLike[str]) -> list[School]:
+    """Read schools.csv (optional columns: ``sectors_seen``, ``avoid_dates`` as START/END;...)."""
+    seen: set[str] = set()
+    out = []
+    for row in _rows(path, SCHOOL_COLUMNS):
+        sectors = row.optional("sectors_seen")
+        out.append(School(
+            school_id=_unique(row, "school_id", seen),
+            lat=row.number("lat", -90, 90),
+            lon=row.number("lon", -180, 180),
+            gender=row.choice("gender", SCHOOL_GENDERS),
+            kind=row.choice("kind", SCHOOL_KINDS),
+            fsm_pct=row.number("fsm_pct", 0, 100),
+            encounters_so_far=row.integer("encounters_so_far", 0),
+            sectors_seen=frozenset(s.strip() for s in sectors.split(";") if s.strip()),
+            avoid_dates=_avoid_dates(row),
+        ))
+    return out
+
+
+def read_requests(path: str | os.PathLike[str], school_ids: Iterable[str]) -> list[Request]:
+    """Read requests.csv; every request must name a school of ``school_ids``."""
+    known = set(school_ids)
+    seen: set[str] = set()
+    out = []
+    for row in _rows(path, REQUEST_COLUMNS):
+        rid = _unique(row, "request_id", seen)
+        school = row.text("school_id")
+        if school not in known:
+            raise row.error("school_id", f"unknown school {school!r}")
+        earliest, latest = row.window("earliest", "latest")
+        out.append(Request(
+            request_id=rid, school_id=school,
+            type=row.choice("type", ENCOUNTER_TYPES),
+            year_group=row.integer("year_group", 7, 13),
+            pupils=row.integer("pupils", 1),
+            earliest=earliest, latest=latest,
+            stem_goal=row.boolean("stem_goal"),
+            stereotype_goal=row.boolean("stereotype_goal"),
+            sen_needs=row.codes("sen_needs", SEN_CODES),
+        ))
+    return out
+
+
+def read_offers(path: str | os.PathLike[str]) -> list[Offer]:
+    """Read offers.csv (optional column ``audience``: mixed, girls or boys)."""
+    seen: set[str] = set()
+    out = []
+    for row in _rows(path, OFFER_COLUMNS):
+        oid = _unique(row, "offer_id", seen)
+        earliest, latest = row.window("earliest", "latest")
+        year_min = row.integer("year_min", 7, 13)
+        year_max = row.integer("year_max", 7, 13)
+        if year_max < year_min:
+            raise row.error("year_max", f"year range reversed: {year_min} > {year_max}")
+        out.append(Offer(
+            offer_id=oid, employer_id=row.text("employer_id"),
+            lat=row.number("lat", -90, 90), lon=row.number("lon", -180, 180),
+            type=row.choice("type", ENCOUNTER_TYPES),
+            capacity=row.integer("capacity", 1),
+            max_km=row.number("max_km", 0, 20_100),
+            virtual=row.boolean("virtual"),
+            earliest=earliest, latest=latest, year_min=year_min, year_max=year_max,
+            stem=row.boolean("stem"),
+            challenges_stereotype=row.boolean("challenges_stereotype"),
+            sen_support=row.codes("sen_support", SEN_CODES),
+            sector=row.optional("sector"),
+            audience=row.choice("audience", AUDIENCES, default="mixed"),
+        ))
+    return out
+
+
+def read_locked(
+    path: str | os.PathLike[str], requests: Sequence[Request], offers: Sequence[Offer]
+) -> list[Locked]:
+    """Read locked.csv, checking ids and that locked pupils fit capacities and demands."""
+    demand = {r.request_id: r.pupils for r in requests}
+    capacity = {o.offer_id: o.capacity for o in offers}
+    pairs: set[tuple[str, str]] = set()
+    out = []
+    for row in _rows(path, LOCKED_COLUMNS):
+        rid, oid = row.text("request_id"), row.text("offer_id")
+        if rid not in demand:
+            raise row.error("request_id", f"unknown request {rid!r}")
+        if oid not in capacity:
+            raise row.error("offer_id", f"unknown offer {oid!r}")
+        if (rid, oid) in pairs:
+            raise row.error("offer_id", f"duplicate locked pair ({rid!r}, {oid!r})")
+        pairs.add((rid, oid))
+        pupils = row.integer("pupils", 1)
+        capacity[oid] -= pupils
+        if capacity[oid] < 0:
+            raise row.error("pupils", f"locked pupils exceed the capacity of offer {oid!r}")
+        demand[rid] -= pupils
+        if demand[rid] < 0:
+            raise row.error("pupils", f"locked pupils exceed the pupils of request {rid!r}")
+        out.append(Locked(rid, oid, pupils))
+    return out
+
+
+@contextlib.contextmanager
+def _temp_beside(path: Path) -> Iterator[Any]:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            yield handle, tmp
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_atomically(outputs: Sequence[tuple[str | os.PathLike[str], Callable[[Any], None]]]) -> None:
+    """Write each ``(path, writer)`` to a temporary file, then rename them all into place.
+
+    If any writer fails, no target is touched and the temporary files are removed.
+    """
+    done: list[tuple[str, Path]] = []
+    try:
+        for target, writer in outputs:
+            path = Path(target)
+            with _temp_beside(path) as (handle, tmp):
+                writer(handle)
+            done.append((tmp, path))
+    except BaseException:
+        for tmp, _ in done:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    for tmp, path in done:
+        os.replace(tmp, path)
+
+
+def write_matches(handle: Any, assignments: Iterable[Assignment]) -> None:
+    """Write matches.csv rows to an open text handle."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(MATCHES_COLUMNS)
+    writer.writerows(
+        (a.request_id, a.offer_id, a.pupils, f"{a.score:.2f}", f"{a.km:.1f}", a.reasons)
+        for a in assignments
+    )
+
+
+def write_report(handle: Any, report: dict[str, Any]) -> None:
+    """Write report.json to an open text handle."""
+    json.dump(report, handle, indent=2)
+    handle.write("\n")
+

@@ -1,0 +1,608 @@
+"""Candidate pairs and their scores, built once from plain inputs and reused.
+
+A :class:`Problem` turns schools, requests and offers into numpy arrays, finds every pair
+that obeys the hard rules (a haversine BallTree for in-person offers, dense vectorised blocks
+for virtual ones), scores the pairs term by term, and keeps the best ``k`` offers per request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.neighbors import BallTree
+
+from .model import (
+    AUDIENCES,
+    ENCOUNTER_TYPES,
+    SCHOOL_GENDERS,
+    SCHOOL_KINDS,
+    SEN_CODES,
+    Candidate,
+    InputError,
+    MatchingError,
+    Offer,
+    Request,
+    School,
+    Weights,
+)
+
+__all__ = ["DEFAULT_K", "EARTH_RADIUS_KM", "PAIR_TERMS", "Candidates", "Problem", "haversine_km"]
+
+logger = logging.getLogger(__name__)
+
+#: Mean Earth radius used for every great-circle distance.
+EARTH_RADIUS_KM = 6371.0088
+#: Offers kept per request. The benchmark measures what pruning costs (see BENCHMARKS.md).
+DEFAULT_K = 40
+#: Terms scored per (request, offer) pair, in points per fully served request.
+PAIR_TERMS: tuple[str, ...] = (
+    "proximity",
+    "stem",
+    "stereotype",
+    "sen",
+    "fsm",
+    "special",
+    "sector_variety",
+    "cold_spot",
+    "stability",
+)
+
+_TYPE_CODE = {t: i for i, t in enumerate(ENCOUNTER_TYPES)}
+_GENDER_CODE = {g: i for i, g in enumerate(SCHOOL_GENDERS)}
+_KIND_CODE = {k: i for i, k in enumerate(SCHOOL_KINDS)}
+_AUDIENCE_CODE = {a: i for i, a in enumerate(AUDIENCES)}
+_SEN_BIT = {c: 1 << i for i, c in enumerate(SEN_CODES)}
+# Date ordinals stay below 2**22 up to year 9999, so (school, day) packs into one int64 key.
+_DAY_SPAN = 1 << 22
+# Pairs are processed in blocks of about this many cells to bound temporary memory.
+_BLOCK = 4_000_000
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+
+def haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray) -> FloatArray:
+    """Great-circle distance in km between points given in degrees (vectorised).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> round(float(haversine_km(np.array([51.5]), np.array([-0.13]),
+    ...                          np.array([52.49]), np.array([-1.89]))[0]))
+    163
+    """
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dlat = p2 - p1
+    dlon = np.radians(lon2) - np.radians(lon1)
+    a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
+    return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))))
+
+
+def _code(table: dict[str, int], value: str, what: str, item: Hashable) -> int:
+    try:
+        return table[value]
+    except KeyError:
+        raise InputError(f"{what} {item!r}: unknown value {value!r}", field=what) from None
+
+
+def _sen_mask(codes: Iterable[str], what: str, item: Hashable) -> int:
+    mask = 0
+    for c in codes:
+        mask |= _code(_SEN_BIT, c, what, item)
+    return mask
+
+
+class _Offers:
+    """Offers as arrays; a separate class so a single new offer can be scored the same way."""
+
+    def __init__(self, offers: Sequence[Offer], sector_code: dict[str, int]) -> None:
+        self.items = tuple(offers)
+        n = len(self.items)
+        it = self.items
+        self.ids = [o.offer_id for o in it]
+        self.lat = np.fromiter((o.lat for o in it), np.float64, n)
+        self.lon = np.fromiter((o.lon for o in it), np.float64, n)
+        self.type = np.fromiter(
+            (_code(_TYPE_CODE, o.type, "type", o.offer_id) for o in it), np.int64, n
+        )
+        self.capacity = np.fromiter((o.capacity for o in it), np.int64, n)
+        self.max_km = np.fromiter((o.max_km for o in it), np.float64, n)
+        self.virtual = np.fromiter((bool(o.virtual) for o in it), np.bool_, n)
+        self.earliest = np.fromiter((o.earliest.toordinal() for o in it), np.int64, n)
+        self.latest = np.fromiter((o.latest.toordinal() for o in it), np.int64, n)
+        self.year_min = np.fromiter((o.year_min for o in it), np.int64, n)
+        self.year_max = np.fromiter((o.year_max for o in it), np.int64, n)
+        self.stem = np.fromiter((bool(o.stem) for o in it), np.bool_, n)
+        self.stereotype = np.fromiter((bool(o.challenges_stereotype) for o in it), np.bool_, n)
+        self.sen = np.fromiter(
+            (_sen_mask(o.sen_support, "sen_support", o.offer_id) for o in it), np.int64, n
+        )
+        # Sectors unseen so far get fresh codes; -1 marks "no sector", which earns no variety.
+        codes = []
+        for o in it:
+            if not o.sector:
+                codes.append(-1)
+                continue
+            codes.append(sector_code.setdefault(o.sector, len(sector_code)))
+        self.sector = np.asarray(codes, dtype=np.int64)
+        self.audience = np.fromiter(
+            (_code(_AUDIENCE_CODE, o.audience, "audience", o.offer_id) for o in it), np.int64, n
+        )
+        bad = (self.latest < self.earliest) | (self.capacity < 1) | (self.year_max < self.year_min)
+        if bad.any():
+            o = it[int(np.flatnonzero(bad)[0])]
+            raise InputError(f"offer {o.offer_id!r}: reversed window, range or capacity < 1")
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Feasible pairs sorted by request, best score first, with a per-request index.
+
+    ``start[r]:start[r + 1]`` slices the pairs of request ``r``. ``score`` is the sum of the
+    pair terms (per fully served request), ``km`` the great-circle distance.
+    """
+
+    req: IntArray
+    off: IntArray
+    km: FloatArray
+    score: FloatArray
+    start: IntArray
+    total_before_pruning: int
+
+    def __len__(self) -> int:
+        return int(self.req.size)
+
+
+class Problem:
+    """Inputs as arrays plus their scored candidate pairs; reusable for incremental calls.
+
+    Parameters
+    ----------
+    schools, requests, offers : sequences of :class:`School`, :class:`Request`, :class:`Offer`
+    weights : Weights, optional
+    forbidden : pairs ``(request_id, offer_id)`` never to propose
+    previous : pairs ``(request_id, offer_id)`` proposed last run; they earn ``stability``
+    k : int or None
+        Offers kept per request, best score first; ``None`` keeps every feasible pair.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> d0, d1 = dt.date(2026, 3, 1), dt.date(2026, 3, 31)
+    >>> s = School("S1", 52.0, -1.0, "mixed", "mainstream", 30.0, 0)
+    >>> r = Request("R1", "S1", "talk", 9, 20, d0, d1, True, False)
+    >>> o = Offer("O1", "E1", 52.05, -1.0, "talk", 30, 20.0, False, d0, d1, 7, 11, True, False)
+    >>> p = Problem([s], [r], [o])
+    >>> len(p.candidates), [c.offer_id for c in p.candidates_for("R1")]
+    (1, ['O1'])
+    """
+
+    def __init__(
+        self,
+        schools: Sequence[School],
+        requests: Sequence[Request],
+        offers: Sequence[Offer],
+        *,
+        weights: Weights | None = None,
+        forbidden: Iterable[tuple[Hashable, Hashable]] = (),
+        previous: Iterable[tuple[Hashable, Hashable]] = (),
+        k: int | None = DEFAULT_K,
+    ) -> None:
+        self.weights = weights if weights is not None else Weights()
+        self.k = k
+        self.schools = tuple(schools)
+        self.requests = tuple(requests)
+        self._build_schools()
+        self._build_requests()
+        self.sector_code: dict[str, int] = {}
+        self._build_sectors_seen()
+        self.off = _Offers(offers, self.sector_code)
+        self.offer_index = _index(self.off.ids, "offer_id")
+        self.forbidden_keys = self._pair_keys(forbidden, "forbidden")
+        self.previous_keys = self._pair_keys(previous, "previous", strict=False)
+        self._cold_spot()
+        self.candidates = self._build_candidates()
+        self._by_offer: tuple[IntArray, IntArray] | None = None
+
+    # ----------------------------------------------------------------- arrays
+    def _build_schools(self) -> None:
+        sc = self.schools
+        n = len(sc)
+        self.school_index = _index([s.school_id for s in sc], "school_id")
+        self.s_lat = np.fromiter((s.lat for s in sc), np.float64, n)
+        self.s_lon = np.fromiter((s.lon for s in sc), np.float64, n)
+        if n and (np.abs(self.s_lat).max() > 90 or np.abs(self.s_lon).max() > 180):
+            raise InputError("school latitude or longitude out of range", field="lat")
+        self.s_gender = np.fromiter(
+            (_code(_GENDER_CODE, s.gender, "gender", s.school_id) for s in sc), np.int64, n
+        )
+        self.s_kind = np.fromiter(
+            (_code(_KIND_CODE, s.kind, "kind", s.school_id) for s in sc), np.int64, n
+        )
+        self.s_fsm = np.fromiter((s.fsm_pct for s in sc), np.float64, n)
+        self.s_encounters = np.fromiter((s.encounters_so_far for s in sc), np.int64, n)
+        # Merged avoid-date intervals, sorted by (school, start), so one searchsorted per pair
+        # tells whether the pair's common window is entirely blocked.
+        av_s: list[int] = []
+        av_a: list[int] = []
+        av_b: list[int] = []
+        for i, s in enumerate(sc):
+            spans = sorted((a.toordinal(), b.toordinal()) for a, b in s.avoid_dates)
+            merged: list[list[int]] = []
+            for a, b in spans:
+                if b < a:
+                    raise InputError(f"school {s.school_id!r}: reversed avoid_dates range")
+                if merged and a <= merged[-1][1] + 1:
+                    merged[-1][1] = max(merged[-1][1], b)
+                else:
+                    merged.append([a, b])
+            for a, b in merged:
+                av_s.append(i)
+                av_a.append(a)
+                av_b.append(b)
+        self.av_school = np.asarray(av_s, dtype=np.int64)
+        self.av_key = self.av_school * _DAY_SPAN + np.asarray(av_a, dtype=np.int64)
+        self.av_end = np.asarray(av_b, dtype=np.int64)
+
+    def _build_requests(self) -> None:
+        rq = self.requests
+        n = len(rq)
+        self.request_index = _index([r.request_id for r in rq], "request_id")
+        try:
+            self.r_school = np.fromiter((self.school_index[r.school_id] for r in rq), np.int64, n)
+        except KeyError as exc:
+            raise InputError(f"request names unknown school {exc.args[0]!r}", field="school_id") from None
+        self.r_type = np.fromiter(
+            (_code(_TYPE_CODE, r.type, "type", r.request_id) for r in rq), np.int64, n
+        )
+        self.r_year = np.fromiter((r.year_group for r in rq), np.int64, n)
+        self.r_pupils = np.fromiter((r.pupils for r in rq), np.int64, n)
+        self.r_earliest = np.fromiter((r.earliest.toordinal() for r in rq), np.int64, n)
+        self.r_latest = np.fromiter((r.latest.toordinal() for r in rq), np.int64, n)
+        self.r_stem = np.fromiter((bool(r.stem_goal) for r in rq), np.bool_, n)
+        self.r_stereotype = np.fromiter((bool(r.stereotype_goal) for r in rq), np.bool_, n)
+        self.r_sen = np.fromiter(
+            (_sen_mask(r.sen_needs, "sen_needs", r.request_id) for r in rq), np.int64, n
+        )
+        bad = (self.r_latest < self.r_earliest) | (self.r_pupils < 1)
+        if bad.any():
+            r = rq[int(np.flatnonzero(bad)[0])]
+            raise InputError(f"request {r.request_id!r}: reversed window or pupils < 1")
+        # Requests grouped by (school, type): in-person pairs are found school by school.
+        nt = len(ENCOUNTER_TYPES)
+        key = self.r_school * nt + self.r_type
+        self._rk_order = np.argsort(key, kind="stable")
+        self._rk_count = np.bincount(key, minlength=len(self.schools) * nt)
+        self._rk_start = np.cumsum(self._rk_count) - self._rk_count
+
+    def _build_sectors_seen(self) -> None:
+        keys = []
+        for i, s in enumerate(self.schools):
+            for sector in s.sectors_seen:
+                keys.append((i, self.sector_code.setdefault(sector, len(self.sector_code))))
+        self._seen = keys
+
+    def _seen_keys(self) -> IntArray:
+        width = max(len(self.sector_code), 1)
+        return np.unique(np.asarray([s * width + c for s, c in self._seen], dtype=np.int64))
+
+    def _pair_keys(
+        self, pairs: Iterable[tuple[Hashable, Hashable]], what: str, *, strict: bool = True
+    ) -> IntArray:
+        keys = []
+        n_off = max(len(self.off.ids), 1)
+        for rid, oid in pairs:
+            r = self.request_index.get(rid)
+            o = self.offer_index.get(oid)
+            if r is None or o is None:
+                if strict:
+                    raise MatchingError(f"{what} pair ({rid!r}, {oid!r}) names an unknown id")
+                continue
+            keys.append(r * n_off + o)
+        return np.unique(np.asarray(keys, dtype=np.int64))
+
+    def _cold_spot(self) -> None:
+        w = self.weights
+        in_person = ~self.off.virtual
+        self._offer_tree: BallTree | None = None
+        if in_person.any():
+            coords = np.radians(np.column_stack([self.off.lat[in_person], self.off.lon[in_person]]))
+            tree = BallTree(coords, metric="haversine")
+            if len(self.schools):
+                near = tree.query_radius(
+                    np.radians(np.column_stack([self.s_lat, self.s_lon])),
+                    r=w.cold_spot_km / EARTH_RADIUS_KM,
+                    count_only=True,
+                )
+            else:
+                near = np.zeros(0, dtype=np.int64)
+        else:
+            near = np.zeros(len(self.schools), dtype=np.int64)
+        self.s_near_offers = np.asarray(near, dtype=np.int64)
+        self.s_cold = 1.0 - np.minimum(1.0, self.s_near_offers / w.cold_spot_offers)
+        self._school_tree = (
+            BallTree(np.radians(np.column_stack([self.s_lat, self.s_lon])), metric="haversine")
+            if len(self.schools)
+            else None
+        )
+
+    # ------------------------------------------------------------- candidates
+    def pairs_for_offers(self, off: _Offers, offer_rows: IntArray) -> tuple[IntArray, IntArray, FloatArray]:
+        """All feasible (request, offer) pairs for some offers, as index arrays plus km."""
+        req_parts: list[IntArray] = []
+        off_parts: list[IntArray] = []
+        km_parts: list[FloatArray] = []
+        rows = np.asarray(offer_rows, dtype=np.int64)
+        person = rows[~off.virtual[rows]]
+        virtual = rows[off.virtual[rows]]
+        if person.size and self._school_tree is not None:
+            r, o, km = self._in_person(off, person)
+            req_parts.append(r)
+            off_parts.append(o)
+            km_parts.append(km)
+        if virtual.size and len(self.requests):
+            r, o, km = self._virtual(off, virtual)
+            req_parts.append(r)
+            off_parts.append(o)
+            km_parts.append(km)
+        if not req_parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.copy(), np.zeros(0)
+        req = np.concatenate(req_parts)
+        offer = np.concatenate(off_parts)
+        km = np.concatenate(km_parts)
+        keep = self._common_filters(off, req, offer)
+        return req[keep], offer[keep], km[keep]
+
+    def _in_person(self, off: _Offers, rows: IntArray) -> tuple[IntArray, IntArray, FloatArray]:
+        assert self._school_tree is not None
+        nt = len(ENCOUNTER_TYPES)
+        req_parts: list[IntArray] = []
+        off_parts: list[IntArray] = []
+        km_parts: list[FloatArray] = []
+        # Chunks bound the size of BallTree results held at once.
+        for lo in range(0, rows.size, 5000):
+            chunk = rows[lo : lo + 5000]
+            coords = np.radians(np.column_stack([off.lat[chunk], off.lon[chunk]]))
+            ind, dist = self._school_tree.query_radius(
+                coords, r=off.max_km[chunk] / EARTH_RADIUS_KM, return_distance=True
+            )
+            lengths = np.fromiter((a.size for a in ind), np.int64, len(ind))
+            if not lengths.sum():
+                continue
+            school = np.concatenate(ind).astype(np.int64)
+            km = np.concatenate(dist) * EARTH_RADIUS_KM
+            offer = np.repeat(chunk, lengths)
+            # Expand each (offer, school) pair to the school's requests of the offer's type.
+            key = school * nt + off.type[offer]
+            count = self._rk_count[key]
+            has = count > 0
+            key, count, offer, km = key[has], count[has], offer[has], km[has]
+            reps = np.repeat(np.arange(key.size), count)
+            within = np.arange(reps.size) - np.repeat(np.cumsum(count) - count, count)
+            req = self._rk_order[self._rk_start[key][reps] + within]
+            offer = offer[reps]
+            km = km[reps]
+            ok = self._rule_mask(off, req, offer)
+            req_parts.append(req[ok])
+            off_parts.append(offer[ok])
+            km_parts.append(km[ok])
+        if not req_parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.copy(), np.zeros(0)
+        return np.concatenate(req_parts), np.concatenate(off_parts), np.concatenate(km_parts)
+
+    def _virtual(self, off: _Offers, rows: IntArray) -> tuple[IntArray, IntArray, FloatArray]:
+        req_parts: list[IntArray] = []
+        off_parts: list[IntArray] = []
+        for t in np.unique(off.type[rows]):
+            offers_t = rows[off.type[rows] == t]
+            reqs_t = np.flatnonzero(self.r_type == t)
+            if not reqs_t.size:
+                continue
+            step = max(1, _BLOCK // max(offers_t.size, 1))
+            for lo in range(0, reqs_t.size, step):
+                rq = reqs_t[lo : lo + step]
+                ri, oj = np.nonzero(self._rule_matrix(off, rq, offers_t))
+                req_parts.append(rq[ri])
+                off_parts.append(offers_t[oj])
+        if not req_parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.copy(), np.zeros(0)
+        req = np.concatenate(req_parts)
+        offer = np.concatenate(off_parts)
+        s = self.r_school[req]
+        km = haversine_km(self.s_lat[s], self.s_lon[s], off.lat[offer], off.lon[offer])
+        return req, offer, km
+
+    def _rule_mask(self, off: _Offers, req: IntArray, offer: IntArray) -> BoolArray:
+        """Hard rules other than type and distance, pair by pair (vectorised)."""
+        year = self.r_year[req]
+        aud = off.audience[offer]
+        return np.asarray(
+            (year >= off.year_min[offer])
+            & (year <= off.year_max[offer])
+            & (self.r_earliest[req] <= off.latest[offer])
+            & (off.earliest[offer] <= self.r_latest[req])
+            & ((self.r_sen[req] & ~off.sen[offer]) == 0)
+            & ((aud == 0) | (aud == self.s_gender[self.r_school[req]]))
+        )
+
+    def _rule_matrix(self, off: _Offers, req: IntArray, offer: IntArray) -> BoolArray:
+        """The same rules as :meth:`_rule_mask` for every request x offer cell of a block."""
+        year = self.r_year[req][:, None]
+        aud = off.audience[offer][None, :]
+        return np.asarray(
+            (year >= off.year_min[offer][None, :])
+            & (year <= off.year_max[offer][None, :])
+            & (self.r_earliest[req][:, None] <= off.latest[offer][None, :])
+            & (off.earliest[offer][None, :] <= self.r_latest[req][:, None])
+            & ((self.r_sen[req][:, None] & ~off.sen[offer][None, :]) == 0)
+            & ((aud == 0) | (aud == self.s_gender[self.r_school[req]][:, None]))
+        )
+
+    def _common_filters(self, off: _Offers, req: IntArray, offer: IntArray) -> BoolArray:
+        keep = np.ones(req.size, dtype=np.bool_)
+        if self.av_key.size and req.size:
+            s = self.r_school[req]
+            a = np.maximum(self.r_earliest[req], off.earliest[offer])
+            b = np.minimum(self.r_latest[req], off.latest[offer])
+            pos = np.searchsorted(self.av_key, s * _DAY_SPAN + a, side="right") - 1
+            posc = np.clip(pos, 0, None)
+            blocked = (pos >= 0) & (self.av_school[posc] == s) & (self.av_end[posc] >= b)
+            keep &= ~blocked
+        if off is self.off and self.forbidden_keys.size:
+            keep &= ~np.isin(req * max(len(self.off.ids), 1) + offer, self.forbidden_keys)
+        return keep
+
+    def pair_terms(
+        self, req: IntArray, offer: IntArray, km: FloatArray, off: _Offers | None = None
+    ) -> dict[str, FloatArray]:
+        """Points of each pair term for pairs given as index arrays (per fully served request)."""
+        w = self.weights
+        off = self.off if off is None else off
+        s = self.r_school[req]
+        n = req.size
+        reach = np.maximum(off.max_km[offer], 1e-9)
+        near = np.clip(1.0 - km / reach, 0.0, 1.0)
+        proximity = np.where(off.virtual[offer], w.virtual_proximity, near) * w.proximity
+        width = max(len(self.sector_code), 1)
+        sector = off.sector[offer]
+        seen_keys = self._seen_keys()
+        seen = np.isin(s * width + sector, seen_keys) if seen_keys.size else np.zeros(n, bool)
+        stability = np.zeros(n)
+        if off is self.off and self.previous_keys.size:
+            prev = np.isin(req * max(len(self.off.ids), 1) + offer, self.previous_keys)
+            stability = prev * w.stability
+        return {
+            "proximity": proximity,
+            "stem": (self.r_stem[req] & off.stem[offer]) * w.stem,
+            "stereotype": (self.r_stereotype[req] & off.stereotype[offer]) * w.stereotype,
+            "sen": (self.r_sen[req] != 0) * w.sen,
+            "fsm": np.minimum(1.0, self.s_fsm[s] / w.fsm_full_pct) * w.fsm,
+            "special": (self.s_kind[s] != 0) * w.special,
+            "sector_variety": ((sector >= 0) & ~seen) * w.sector_variety,
+            "cold_spot": self.s_cold[s] * w.cold_spot,
+            "stability": stability,
+        }
+
+    def pair_score(
+        self, req: IntArray, offer: IntArray, km: FloatArray, off: _Offers | None = None
+    ) -> FloatArray:
+        """Sum of the pair terms (points per fully served request)."""
+        terms = self.pair_terms(req, offer, km, off)
+        total = np.zeros(req.size)
+        for v in terms.values():
+            total += v
+        return total
+
+    def _build_candidates(self) -> Candidates:
+        req, offer, km = self.pairs_for_offers(self.off, np.arange(len(self.off.ids)))
+        score = self.pair_score(req, offer, km)
+        total = int(req.size)
+        # Sort by request, then best score first; ties go to the nearer offer.
+        order = np.lexsort((km, -score, req))
+        req, offer, km, score = req[order], offer[order], km[order], score[order]
+        n_req = len(self.requests)
+        counts = np.bincount(req, minlength=n_req)
+        start = np.concatenate([[0], np.cumsum(counts)])
+        if self.k is not None and req.size:
+            rank = np.arange(req.size) - start[req]
+            keep = rank < self.k
+            req, offer, km, score = req[keep], offer[keep], km[keep], score[keep]
+            counts = np.bincount(req, minlength=n_req)
+            start = np.concatenate([[0], np.cumsum(counts)])
+        logger.info("candidates: %d feasible pairs, %d kept (k=%s)", total, req.size, self.k)
+        return Candidates(req, offer, km, score, start.astype(np.int64), total)
+
+    def by_offer(self) -> tuple[IntArray, IntArray]:
+        """Candidate positions grouped by offer: ``(order, start)`` like a CSR index."""
+        if self._by_offer is None:
+            c = self.candidates
+            order = np.argsort(c.off, kind="stable")
+            counts = np.bincount(c.off, minlength=len(self.off.ids))
+            start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            self._by_offer = (order.astype(np.int64), start)
+        return self._by_offer
+
+    # ---------------------------------------------------------------- reading
+    def reasons(
+        self, req: IntArray, offer: IntArray, km: FloatArray, terms: dict[str, FloatArray],
+        off: _Offers | None = None,
+    ) -> list[str]:
+        """Short human sentences explaining each pair's score."""
+        off = self.off if off is None else off
+        out = []
+        for i in range(req.size):
+            r, o = int(req[i]), int(offer[i])
+            s = int(self.r_school[r])
+            parts = ["virtual" if off.virtual[o] else f"{km[i]:.0f} km"]
+            if terms["stem"][i] > 0:
+                parts.append("STEM goal met")
+            if terms["stereotype"][i] > 0:
+                who = {1: "girls' school, ", 2: "boys' school, "}.get(int(self.s_gender[s]), "")
+                parts.append(f"{who}role models challenge stereotypes")
+            if terms["sen"][i] > 0:
+                parts.append("SEN needs supported")
+            if terms["special"][i] > 0:
+                parts.append("special school" if self.s_kind[s] == 1 else "alternative provision")
+            if self.s_fsm[s] >= 0.6 * self.weights.fsm_full_pct:
+                parts.append(f"{self.s_fsm[s]:.0f}% FSM")
+            if terms["sector_variety"][i] > 0:
+                parts.append("new sector for the school")
+            if terms["cold_spot"][i] >= 0.5 * self.weights.cold_spot > 0:
+                parts.append(f"cold spot ({self.s_near_offers[s]} offers within "
+                             f"{self.weights.cold_spot_km:.0f} km)")
+            if terms["stability"][i] > 0:
+                parts.append("proposed last run")
+            enc = int(self.s_encounters[s])
+            parts.append(
+                "school has had no encounter this year" if enc == 0
+                else f"school has had {enc} encounter{'s' if enc > 1 else ''} this year"
+            )
+            out.append("; ".join(parts))
+        return out
+
+    def candidates_for(self, request_id: Hashable, n: int | None = None) -> list[Candidate]:
+        """The feasible offers kept for a request, best first, with score and reasons.
+
+        Examples
+        --------
+        See :class:`Problem`.
+        """
+        try:
+            r = self.request_index[request_id]
+        except KeyError:
+            raise MatchingError(f"unknown request {request_id!r}") from None
+        c = self.candidates
+        lo, hi = int(c.start[r]), int(c.start[r + 1])
+        if n is not None:
+            hi = min(hi, lo + n)
+        req, offer, km = c.req[lo:hi], c.off[lo:hi], c.km[lo:hi]
+        terms = self.pair_terms(req, offer, km)
+        texts = self.reasons(req, offer, km, terms)
+        return [
+            Candidate(
+                request_id,
+                self.off.ids[int(offer[i])],
+                float(c.score[lo + i]),
+                float(km[i]),
+                texts[i],
+                {name: float(v[i]) for name, v in terms.items()},
+            )
+            for i in range(req.size)
+        ]
+
+
+def _index(ids: Sequence[Hashable], what: str) -> dict[Hashable, int]:
+    index: dict[Hashable, int] = {}
+    for i, x in enumerate(ids):
+        if x in index:
+            raise InputError(f"duplicate {what} {x!r}", field=what)
+        index[x] = i
+    return index
