@@ -1,0 +1,90 @@
+"""The broker: a Flask app that brings employers and English secondary schools together.
+
+Call :func:`create_app` to build an app; only ``wsgi.py`` builds one at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, redirect, render_template, url_for
+from flask_login import current_user
+
+from broker.extensions import csrf, db, login_manager, migrate
+from config import BASE_DIR, INSTANCE_DIR, Config
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+DASHBOARDS = {
+    "employer": "employer.dashboard",
+    "school": "school.dashboard",
+    "coordinator": "coordinator.dashboard",
+    "admin": "admin.dashboard",
+}
+
+
+def create_app(config_class: type[Config] = Config) -> Flask:
+    """Build the broker's Flask app from a config class."""
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE_DIR),
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder=str(Path(__file__).parent / "static"),
+    )
+    app.config.from_object(config_class)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    csrf.init_app(app)
+
+    # Imported here so that models and views bind to the extensions created above.
+    from broker import models  # noqa: F401
+    from broker.admin.views import bp as admin_bp
+    from broker.api.views import bp as api_bp
+    from broker.auth.views import bp as auth_bp
+    from broker.cli import register_commands
+    from broker.coordinator.views import bp as coordinator_bp
+    from broker.employer.views import bp as employer_bp
+    from broker.school.views import bp as school_bp
+    from broker.templating import register_template_helpers
+
+    app.register_blueprint(auth_bp, url_prefix="/auth")
+    app.register_blueprint(employer_bp, url_prefix="/employer")
+    app.register_blueprint(school_bp, url_prefix="/school")
+    app.register_blueprint(coordinator_bp, url_prefix="/coordinator")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(api_bp, url_prefix="/api")
+    register_commands(app)
+    register_template_helpers(app)
+
+    @app.get("/")
+    def index():
+        if current_user.is_authenticated:
+            return redirect(url_for(DASHBOARDS[current_user.role]))
+        return render_template("index.html")
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    for code in (400, 403, 404, 500):
+        app.register_error_handler(code, _error_page(code))
+
+    return app
+
+
+def _error_page(code: int):
+    def handler(error):
+        return render_template("error.html", code=code, error=error), code
+
+    return handler

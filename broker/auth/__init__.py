@@ -1,0 +1,1 @@
+"""Accounts: registration, login and logout, and the access rules every blueprint uses."""

@@ -1,0 +1,68 @@
+"""Role checks for blueprints and the object-level rule: you see only what is yours.
+
+An employer sees and edits only its own organisation's data, a school only its own, a
+coordinator only its areas; admins see everything. Objects that are not yours answer 404,
+so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import abort
+from flask_login import current_user
+
+from broker.extensions import db, login_manager
+from broker.models import Employer, School, User
+
+T = TypeVar("T")
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """Load the signed-in user for Flask-Login."""
+    return db.session.get(User, int(user_id))
+
+
+def role_guard(*roles: str) -> Callable[[], object]:
+    """Return a ``before_request`` hook that admits only signed-in users with one of ``roles``."""
+
+    def guard():
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if current_user.role not in roles:
+            abort(403)
+        return None
+
+    return guard
+
+
+def can_see_school(user: User, school: School) -> bool:
+    """Return whether ``user`` may see ``school``'s data."""
+    if user.role == "admin":
+        return True
+    if user.role == "school":
+        return user.school_id == school.id
+    if user.role == "coordinator":
+        return school.area_id is not None and school.area_id in {a.id for a in user.areas}
+    return False
+
+
+def can_see_employer(user: User, employer: Employer) -> bool:
+    """Return whether ``user`` may see ``employer``'s data."""
+    if user.role == "admin":
+        return True
+    if user.role == "employer":
+        return user.employer_id == employer.id
+    if user.role == "coordinator":
+        return employer.area_id is not None and employer.area_id in {a.id for a in user.areas}
+    return False
+
+
+def get_or_404(model: type[T], object_id: int, allowed: Callable[[T], bool]) -> T:
+    """Load ``model`` by id, answering 404 when it is missing or not the user's to see."""
+    obj = db.session.get(model, object_id)
+    if obj is None or not allowed(obj):
+        abort(404)
+    return obj

@@ -1,0 +1,595 @@
+"""The broker's data model.
+
+Vocabularies (encounter types, SEN codes, school kinds and genders) come from the matching
+engine so that the web app and the engine speak one language. No pupil is ever stored by
+name: requests, matches and encounters count pupils in cohorts (school, year group, count).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from broker.extensions import db
+from matching.model import ENCOUNTER_TYPES, SCHOOL_GENDERS, SCHOOL_KINDS, SEN_CODES
+
+__all__ = [
+    "ENCOUNTER_TYPES",
+    "SEN_CODES",
+    "SCHOOL_GENDERS",
+    "SCHOOL_KINDS",
+    "ROLES",
+    "EMPLOYER_KINDS",
+    "OFFER_DELIVERY",
+    "OFFER_STATUSES",
+    "REQUEST_STATUSES",
+    "MATCH_STATUSES",
+    "LOCKED_MATCH_STATUSES",
+    "LIVE_MATCH_STATUSES",
+    "utcnow",
+    "User",
+    "Area",
+    "Employer",
+    "School",
+    "SchoolYearGroup",
+    "SchoolBlackout",
+    "Offer",
+    "EncounterRequest",
+    "Match",
+    "MatchEvent",
+    "MatchRun",
+    "Encounter",
+    "Feedback",
+    "AuditEntry",
+    "OutboxMessage",
+    "JobLease",
+]
+
+ROLES = ("employer", "school", "coordinator", "admin")
+EMPLOYER_KINDS = (
+    "business",
+    "public_sector",
+    "charity",
+    "college",
+    "training_provider",
+    "university",
+)
+OFFER_DELIVERY = ("at_school", "at_workplace", "virtual")
+OFFER_STATUSES = ("open", "paused", "closed", "expired")
+REQUEST_STATUSES = ("open", "withdrawn", "expired")
+MATCH_STATUSES = (
+    "proposed",  # by the matcher or a coordinator, awaiting a coordinator's approval
+    "approved",  # by a coordinator; awaiting both sides
+    "accepted",  # by both employer and school
+    "delivered",  # the encounter happened
+    "rejected",  # by a coordinator
+    "declined",  # by the employer or the school
+    "cancelled",  # after acceptance, by either side or a coordinator
+    "superseded",  # an unapproved proposal replaced by a later run
+)
+# A rebalance never moves these; they hold capacity and demand.
+LOCKED_MATCH_STATUSES = ("approved", "accepted", "delivered")
+# Matches that hold capacity and demand (unapproved proposals included).
+LIVE_MATCH_STATUSES = ("proposed", *LOCKED_MATCH_STATUSES)
+
+
+def utcnow() -> datetime:
+    """Return the current time in UTC, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+coordinator_areas = Table(
+    "coordinator_areas",
+    db.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("area_id", ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Area(db.Model):
+    """A local authority area; coordinators are scoped to one or more."""
+
+    __tablename__ = "areas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    region: Mapped[str | None] = mapped_column(String(120))
+
+    schools: Mapped[list[School]] = relationship(back_populates="area")
+
+    def __repr__(self) -> str:
+        return f"<Area {self.id} {self.name!r}>"
+
+
+class User(UserMixin, db.Model):
+    """A person who signs in; their role decides which blueprint they may use."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role_known"),
+        CheckConstraint(
+            "role != 'employer' OR employer_id IS NOT NULL", name="employer_has_org"
+        ),
+        CheckConstraint("role != 'school' OR school_id IS NOT NULL", name="school_has_school"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(20), index=True)
+    employer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("employers.id", ondelete="CASCADE"), index=True
+    )
+    school_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE"), index=True
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    employer: Mapped[Employer | None] = relationship(back_populates="users")
+    school: Mapped[School | None] = relationship(back_populates="users")
+    areas: Mapped[list[Area]] = relationship(secondary=coordinator_areas)
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return self.active
+
+    def set_password(self, password: str) -> None:
+        """Store a salted hash of ``password``; the password itself is never kept."""
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        """Return whether ``password`` matches the stored hash."""
+        return check_password_hash(self.password_hash, password)
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email!r} {self.role}>"
+
+
+class Employer(db.Model):
+    """An organisation that offers encounters: business, college, provider, charity..."""
+
+    __tablename__ = "employers"
+    __table_args__ = (CheckConstraint(_in("kind", EMPLOYER_KINDS), name="kind_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    sector: Mapped[str] = mapped_column(String(80))
+    postcode: Mapped[str] = mapped_column(String(10))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    contact_name: Mapped[str | None] = mapped_column(String(120))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    website: Mapped[str | None] = mapped_column(String(200))
+    # Vetting and compliance, entered once and reused for every school.
+    dbs_checked: Mapped[bool] = mapped_column(Boolean, default=False)
+    dbs_renewal_on: Mapped[date | None] = mapped_column(Date)
+    insurance_expires_on: Mapped[date | None] = mapped_column(Date)
+    risk_assessment_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    users: Mapped[list[User]] = relationship(back_populates="employer")
+    offers: Mapped[list[Offer]] = relationship(back_populates="employer")
+    area: Mapped[Area | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<Employer {self.id} {self.name!r}>"
+
+
+class School(db.Model):
+    """A school, identified by its DfE URN; imported from GIAS and kept up by its careers leader."""
+
+    __tablename__ = "schools"
+    __table_args__ = (
+        CheckConstraint(_in("kind", SCHOOL_KINDS), name="kind_known"),
+        CheckConstraint(_in("gender", SCHOOL_GENDERS), name="gender_known"),
+        CheckConstraint("fsm_pct IS NULL OR (fsm_pct >= 0 AND fsm_pct <= 100)", name="fsm_pct"),
+        CheckConstraint("pupils IS NULL OR pupils >= 0", name="pupils_nonneg"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    urn: Mapped[int] = mapped_column(Integer, unique=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    postcode: Mapped[str | None] = mapped_column(String(10))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(20), default="mainstream")
+    gender: Mapped[str] = mapped_column(String(10), default="mixed")
+    phase: Mapped[str | None] = mapped_column(String(40))
+    pupils: Mapped[int | None] = mapped_column(Integer)
+    fsm_pct: Mapped[float | None] = mapped_column(Float)
+    la_name: Mapped[str | None] = mapped_column(String(120))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    rural: Mapped[bool] = mapped_column(Boolean, default=False)
+    careers_leader_name: Mapped[str | None] = mapped_column(String(120))
+    careers_leader_email: Mapped[str | None] = mapped_column(String(254))
+    careers_leader_phone: Mapped[str | None] = mapped_column(String(40))
+    # SEN codes the school's pupils need supported (matching.SEN_CODES).
+    sen_profile: Mapped[list[str]] = mapped_column(JSON, default=list)
+    imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    area: Mapped[Area | None] = relationship(back_populates="schools")
+    users: Mapped[list[User]] = relationship(back_populates="school")
+    year_groups: Mapped[list[SchoolYearGroup]] = relationship(
+        back_populates="school", cascade="all, delete-orphan", order_by="SchoolYearGroup.year_group"
+    )
+    blackouts: Mapped[list[SchoolBlackout]] = relationship(
+        back_populates="school", cascade="all, delete-orphan", order_by="SchoolBlackout.starts_on"
+    )
+    requests: Mapped[list[EncounterRequest]] = relationship(back_populates="school")
+
+    def __repr__(self) -> str:
+        return f"<School {self.id} URN {self.urn} {self.name!r}>"
+
+
+class SchoolYearGroup(db.Model):
+    """How many pupils a school has in one year group (a cohort count, never names)."""
+
+    __tablename__ = "school_year_groups"
+    __table_args__ = (
+        UniqueConstraint("school_id", "year_group", name="uq_school_year_groups_school_year"),
+        CheckConstraint("year_group BETWEEN 7 AND 13", name="year_range"),
+        CheckConstraint("pupils >= 0", name="pupils_nonneg"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    year_group: Mapped[int] = mapped_column(Integer)
+    pupils: Mapped[int] = mapped_column(Integer)
+
+    school: Mapped[School] = relationship(back_populates="year_groups")
+
+    def __repr__(self) -> str:
+        return f"<SchoolYearGroup school={self.school_id} Y{self.year_group} {self.pupils}>"
+
+
+class SchoolBlackout(db.Model):
+    """Dates a school cannot host or travel (exams, INSET days, trips); the matcher avoids them."""
+
+    __tablename__ = "school_blackouts"
+    __table_args__ = (CheckConstraint("starts_on <= ends_on", name="dates_in_order"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE"), index=True
+    )
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(120), default="")
+
+    school: Mapped[School] = relationship(back_populates="blackouts")
+
+    def __repr__(self) -> str:
+        return f"<SchoolBlackout school={self.school_id} {self.starts_on}..{self.ends_on}>"
+
+
+class Offer(db.Model):
+    """What an employer offers: an encounter type, for some pupils, somewhere, some time."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        CheckConstraint(_in("type", ENCOUNTER_TYPES), name="type_known"),
+        CheckConstraint(_in("delivery", OFFER_DELIVERY), name="delivery_known"),
+        CheckConstraint(_in("status", OFFER_STATUSES), name="status_known"),
+        CheckConstraint(_in("audience", SCHOOL_GENDERS), name="audience_known"),
+        CheckConstraint("capacity >= 1", name="capacity_positive"),
+        CheckConstraint("max_km >= 0", name="max_km_nonneg"),
+        CheckConstraint("earliest <= latest", name="dates_in_order"),
+        CheckConstraint(
+            "year_min BETWEEN 7 AND 13 AND year_max BETWEEN 7 AND 13 AND year_min <= year_max",
+            name="years_valid",
+        ),
+        Index("ix_offers_status_type", "status", "type"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    employer_id: Mapped[int] = mapped_column(
+        ForeignKey("employers.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    type: Mapped[str] = mapped_column(String(30))
+    sector: Mapped[str] = mapped_column(String(80))
+    stem: Mapped[bool] = mapped_column(Boolean, default=False)
+    challenges_stereotype: Mapped[bool] = mapped_column(Boolean, default=False)
+    stereotype_note: Mapped[str] = mapped_column(String(200), default="")
+    sen_support: Mapped[list[str]] = mapped_column(JSON, default=list)
+    year_min: Mapped[int] = mapped_column(Integer)
+    year_max: Mapped[int] = mapped_column(Integer)
+    capacity: Mapped[int] = mapped_column(Integer)
+    delivery: Mapped[str] = mapped_column(String(20), default="at_workplace")
+    audience: Mapped[str] = mapped_column(String(10), default="mixed")
+    max_km: Mapped[float] = mapped_column(Float, default=25.0)
+    postcode: Mapped[str] = mapped_column(String(10))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    earliest: Mapped[date] = mapped_column(Date)
+    latest: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    copied_from_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    employer: Mapped[Employer] = relationship(back_populates="offers")
+    matches: Mapped[list[Match]] = relationship(back_populates="offer")
+
+    @property
+    def virtual(self) -> bool:
+        return self.delivery == "virtual"
+
+    def __repr__(self) -> str:
+        return f"<Offer {self.id} {self.type} cap={self.capacity} {self.status}>"
+
+
+class EncounterRequest(db.Model):
+    """What a school asks for: an encounter type for a cohort of one year group, in a window."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        CheckConstraint(_in("type", ENCOUNTER_TYPES), name="type_known"),
+        CheckConstraint(_in("status", REQUEST_STATUSES), name="status_known"),
+        CheckConstraint("pupils >= 1", name="pupils_positive"),
+        CheckConstraint("year_group BETWEEN 7 AND 13", name="year_range"),
+        CheckConstraint("earliest <= latest", name="dates_in_order"),
+        Index("ix_requests_status_type", "status", "type"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(30))
+    year_group: Mapped[int] = mapped_column(Integer)
+    pupils: Mapped[int] = mapped_column(Integer)
+    earliest: Mapped[date] = mapped_column(Date)
+    latest: Mapped[date] = mapped_column(Date)
+    stem_goal: Mapped[bool] = mapped_column(Boolean, default=False)
+    stereotype_goal: Mapped[bool] = mapped_column(Boolean, default=False)
+    sen_needs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    school: Mapped[School] = relationship(back_populates="requests")
+    matches: Mapped[list[Match]] = relationship(back_populates="request")
+
+    def __repr__(self) -> str:
+        return f"<EncounterRequest {self.id} {self.type} Y{self.year_group} {self.pupils}>"
+
+
+class MatchRun(db.Model):
+    """One run of the matcher (nightly, on demand or a late drop-out) with its figures."""
+
+    __tablename__ = "match_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="nightly")
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # requests, pupils_requested, pupils_matched, objective, upper_bound, seconds per phase...
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # proposals added, kept and withdrawn compared with the previous run.
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return f"<MatchRun {self.id} {self.kind} {self.status}>"
+
+
+class Match(db.Model):
+    """A pairing of a request with an offer for some pupils, and where it is in its lifecycle."""
+
+    __tablename__ = "matches"
+    __table_args__ = (
+        CheckConstraint(_in("status", MATCH_STATUSES), name="status_known"),
+        CheckConstraint("pupils >= 1", name="pupils_positive"),
+        Index("ix_matches_status_offer", "status", "offer_id"),
+        Index("ix_matches_status_request", "status", "request_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
+    offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
+    pupils: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), default="proposed", index=True)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    km: Mapped[float] = mapped_column(Float, default=0.0)
+    reasons: Mapped[str] = mapped_column(Text, default="")
+    terms: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("match_runs.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    school_response: Mapped[str | None] = mapped_column(String(10))  # accepted / declined
+    employer_response: Mapped[str | None] = mapped_column(String(10))
+    response_reason: Mapped[str | None] = mapped_column(Text)
+    scheduled_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    request: Mapped[EncounterRequest] = relationship(back_populates="matches")
+    offer: Mapped[Offer] = relationship(back_populates="matches")
+    run: Mapped[MatchRun | None] = relationship()
+    events: Mapped[list[MatchEvent]] = relationship(
+        back_populates="match", cascade="all, delete-orphan", order_by="MatchEvent.id"
+    )
+    encounter: Mapped[Encounter | None] = relationship(back_populates="match")
+
+    @property
+    def locked(self) -> bool:
+        return self.status in LOCKED_MATCH_STATUSES
+
+    def __repr__(self) -> str:
+        return f"<Match {self.id} r={self.request_id} o={self.offer_id} {self.status}>"
+
+
+class MatchEvent(db.Model):
+    """One step in a match's status history: who moved it, from what, to what, and why."""
+
+    __tablename__ = "match_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    match_id: Mapped[int] = mapped_column(
+        ForeignKey("matches.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str] = mapped_column(String(12))
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    match: Mapped[Match] = relationship(back_populates="events")
+    by: Mapped[User | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<MatchEvent {self.match_id} {self.from_status}->{self.to_status}>"
+
+
+class Encounter(db.Model):
+    """A delivered encounter: when it happened and how many pupils took part."""
+
+    __tablename__ = "encounters"
+    __table_args__ = (CheckConstraint("pupils_reached >= 0", name="pupils_nonneg"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    match_id: Mapped[int] = mapped_column(
+        ForeignKey("matches.id", ondelete="CASCADE"), unique=True
+    )
+    delivered_on: Mapped[date] = mapped_column(Date, index=True)
+    pupils_reached: Mapped[int] = mapped_column(Integer)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    match: Mapped[Match] = relationship(back_populates="encounter")
+    feedback: Mapped[list[Feedback]] = relationship(
+        back_populates="encounter", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Encounter {self.id} match={self.match_id} {self.delivered_on}>"
+
+
+class Feedback(db.Model):
+    """Feedback on a delivered encounter from the school or the employer (cohort level only)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("encounter_id", "by_role", name="uq_feedback_encounter_role"),
+        CheckConstraint("by_role IN ('school', 'employer')", name="role_known"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+        CheckConstraint(
+            "pupil_voice_score IS NULL OR pupil_voice_score BETWEEN 1 AND 5",
+            name="pupil_voice_range",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    encounter_id: Mapped[int] = mapped_column(ForeignKey("encounters.id", ondelete="CASCADE"))
+    by_role: Mapped[str] = mapped_column(String(10))
+    rating: Mapped[int] = mapped_column(Integer)
+    pupil_voice_score: Mapped[int | None] = mapped_column(Integer)
+    would_welcome_again: Mapped[bool | None] = mapped_column(Boolean)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    encounter: Mapped[Encounter] = relationship(back_populates="feedback")
+
+    def __repr__(self) -> str:
+        return f"<Feedback {self.id} {self.by_role} {self.rating}>"
+
+
+class AuditEntry(db.Model):
+    """Who changed what, when: written by every state-changing service."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    def __repr__(self) -> str:
+        return f"<AuditEntry {self.id} {self.action} {self.object_type}:{self.object_id}>"
+
+
+class OutboxMessage(db.Model):
+    """A notification waiting to be sent, or sent; the send-outbox job delivers it by SMTP."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed')", name="status_known"),
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Makes enqueueing idempotent: the same event never produces two messages.
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    to_email: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    template: Mapped[str] = mapped_column(String(80))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<OutboxMessage {self.id} {self.template} to={self.to_email} {self.status}>"
+
+
+class JobLease(db.Model):
+    """A lease that lets only one scheduler process run a given job at a time."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(120))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<JobLease {self.name} holder={self.holder} until {self.expires_at}>"

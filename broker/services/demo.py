@@ -1,0 +1,315 @@
+"""The demo: real schools, and a seeded, believable national set of employers around them.
+
+Offers cluster in England's cities, so rural schools are short of them, as in life; supply
+is scarcer than demand. The same seed always gives the same data.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+from sklearn.neighbors import BallTree
+from sqlalchemy import func, insert, select
+from tqdm import tqdm
+
+from broker.extensions import db
+from broker.models import (
+    ENCOUNTER_TYPES,
+    EMPLOYER_KINDS,
+    SEN_CODES,
+    Area,
+    Employer,
+    EncounterRequest,
+    Offer,
+    School,
+    User,
+)
+from broker.services import accounts
+
+log = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "demo-password"
+
+# (name, lat, lon, weight): where employers cluster. Weights roughly follow jobs.
+CITIES = [
+    ("London", 51.507, -0.128, 30), ("Birmingham", 52.480, -1.903, 7),
+    ("Manchester", 53.481, -2.243, 7), ("Leeds", 53.800, -1.549, 5),
+    ("Liverpool", 53.408, -2.992, 4), ("Newcastle", 54.978, -1.618, 4),
+    ("Sheffield", 53.381, -1.470, 3), ("Bristol", 51.455, -2.588, 4),
+    ("Nottingham", 52.954, -1.158, 3), ("Leicester", 52.637, -1.135, 3),
+    ("Southampton", 50.910, -1.404, 2), ("Portsmouth", 50.805, -1.087, 2),
+    ("Reading", 51.454, -0.978, 3), ("Milton Keynes", 52.041, -0.760, 2),
+    ("Cambridge", 52.205, 0.122, 2), ("Oxford", 51.752, -1.258, 2),
+    ("Norwich", 52.630, 1.297, 1), ("Exeter", 50.718, -3.534, 1),
+    ("Plymouth", 50.376, -4.143, 1), ("York", 53.960, -1.082, 1),
+    ("Hull", 53.745, -0.337, 1), ("Coventry", 52.407, -1.510, 2),
+    ("Stoke-on-Trent", 53.003, -2.180, 1), ("Derby", 52.922, -1.476, 1),
+    ("Brighton", 50.822, -0.137, 2), ("Sunderland", 54.906, -1.381, 1),
+    ("Middlesbrough", 54.574, -1.235, 1), ("Bradford", 53.796, -1.759, 1),
+    ("Preston", 53.763, -2.703, 1), ("Ipswich", 52.057, 1.148, 1),
+]
+
+SECTORS = {
+    # sector: (stem, weight)
+    "engineering": (True, 8), "digital and IT": (True, 8), "science and research": (True, 4),
+    "manufacturing": (True, 6), "energy": (True, 3), "construction": (True, 6),
+    "health and care": (False, 9), "finance": (False, 7), "law": (False, 3),
+    "creative and media": (False, 4), "retail": (False, 6), "hospitality": (False, 5),
+    "public services": (False, 6), "logistics": (False, 4), "agriculture": (False, 2),
+    "education": (False, 3),
+}
+STEREOTYPE_NOTES = {
+    True: ["female engineers", "women in software", "female scientists", "women in construction"],
+    False: ["male nurses", "male carers", "male primary teachers", "women in finance leadership"],
+}
+NAME_A = ["Northgate", "Riverside", "Oakfield", "Summit", "Meridian", "Kingsway", "Harbour",
+          "Greenline", "Pennine", "Severn", "Thames", "Beacon", "Crown", "Sterling", "Apex",
+          "Westfield", "Eastbrook", "Millstone", "Ashford", "Brightwater", "Foxley", "Moor"]
+NAME_B = {"engineering": "Engineering", "digital and IT": "Digital", "science and research":
+          "Laboratories", "manufacturing": "Manufacturing", "energy": "Energy",
+          "construction": "Construction", "health and care": "Health", "finance": "Finance",
+          "law": "Legal", "creative and media": "Studios", "retail": "Retail",
+          "hospitality": "Hotels", "public services": "Services", "logistics": "Logistics",
+          "agriculture": "Farms", "education": "Learning"}
+
+# (type, weight, capacity range, request pupils range)
+TYPES = {
+    "talk": (24, (30, 120), (25, 150)),
+    "careers_fair": (6, (100, 300), (60, 200)),
+    "workplace_visit": (15, (10, 30), (10, 30)),
+    "work_experience": (14, (1, 4), (2, 12)),
+    "mentoring": (10, (5, 15), (5, 20)),
+    "mock_interview": (12, (10, 40), (15, 60)),
+    "enterprise_challenge": (11, (30, 90), (25, 90)),
+    "cv_workshop": (8, (20, 60), (20, 60)),
+}
+assert set(TYPES) == set(ENCOUNTER_TYPES)
+
+SCHOOL_YEAR_START = date(2026, 12, 1)
+SCHOOL_YEAR_END = date(2027, 7, 16)
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    """How much demo data to make."""
+
+    employers: int
+    offers: int
+    requests: int
+
+    @classmethod
+    def national(cls) -> DemoSize:
+        return cls(employers=5000, offers=15000, requests=25000)
+
+    @classmethod
+    def small(cls) -> DemoSize:
+        return cls(employers=150, offers=450, requests=800)
+
+
+@dataclass
+class DemoLogins:
+    """The demo's sign-ins, one per role."""
+
+    password: str
+    emails: dict[str, str] = field(default_factory=dict)
+
+
+def _window(rng: np.random.Generator, lengths: tuple[int, int]) -> tuple[date, date]:
+    span = (SCHOOL_YEAR_END - SCHOOL_YEAR_START).days
+    length = int(rng.integers(*lengths))
+    start = SCHOOL_YEAR_START + timedelta(days=int(rng.integers(0, max(1, span - length))))
+    return start, min(SCHOOL_YEAR_END, start + timedelta(days=length))
+
+
+def _employers(rng: np.random.Generator, n: int, schools: list[School]) -> list[dict]:
+    weights = np.array([c[3] for c in CITIES], dtype=float)
+    city_idx = rng.choice(len(CITIES), size=n, p=weights / weights.sum())
+    school_lat = np.array([s.lat for s in schools])
+    school_lon = np.array([s.lon for s in schools])
+    tree = BallTree(np.radians(np.c_[school_lat, school_lon]), metric="haversine")
+    sector_names = list(SECTORS)
+    sector_w = np.array([SECTORS[s][1] for s in sector_names], dtype=float)
+    rows = []
+    for i in range(n):
+        if rng.random() < 0.12:
+            # A few employers anywhere (market towns, farms): near a random school.
+            j = int(rng.integers(len(schools)))
+            lat = school_lat[j] + rng.normal(0, 0.03)
+            lon = school_lon[j] + rng.normal(0, 0.05)
+        else:
+            _, clat, clon, _ = CITIES[city_idx[i]]
+            lat = clat + rng.normal(0, 0.07)
+            lon = clon + rng.normal(0, 0.11)
+        # The nearest school's (real) postcode stands in for the employer's own.
+        _, nearest = tree.query(np.radians([[lat, lon]]), k=1)
+        school = schools[int(nearest[0][0])]
+        sector = str(rng.choice(sector_names, p=sector_w / sector_w.sum()))
+        kind = str(rng.choice(EMPLOYER_KINDS, p=[0.72, 0.1, 0.06, 0.05, 0.05, 0.02]))
+        name = f"{NAME_A[int(rng.integers(len(NAME_A)))]} {NAME_B[sector]} {i + 1}"
+        rows.append(
+            dict(
+                name=name, kind=kind, sector=sector, postcode=school.postcode or "",
+                lat=float(lat), lon=float(lon), area_id=school.area_id,
+                contact_name=f"Volunteer lead {i + 1}",
+                contact_email=f"contact{i + 1}@employer{i + 1}.example",
+                dbs_checked=bool(rng.random() < 0.7),
+                dbs_renewal_on=date(2027, 1, 1) + timedelta(days=int(rng.integers(0, 700))),
+                insurance_expires_on=date(2026, 12, 1) + timedelta(days=int(rng.integers(0, 500))),
+                risk_assessment_on=date(2026, 1, 1) + timedelta(days=int(rng.integers(0, 330))),
+            )
+        )
+    return rows
+
+
+def _offers(rng: np.random.Generator, n: int, employers: list[Employer]) -> list[dict]:
+    types = list(TYPES)
+    type_w = np.array([TYPES[t][0] for t in types], dtype=float)
+    rows = []
+    for i in range(n):
+        emp = employers[int(rng.integers(len(employers)))]
+        kind = str(rng.choice(types, p=type_w / type_w.sum()))
+        stem = SECTORS[emp.sector][0]
+        cap_lo, cap_hi = TYPES[kind][1]
+        virtual = kind in ("talk", "mentoring", "mock_interview", "cv_workshop") and rng.random() < 0.2
+        if kind == "work_experience":
+            year_min, year_max = 10, 12
+        else:
+            year_min = int(rng.integers(8, 12))
+            year_max = int(rng.integers(year_min, 14))
+        earliest, latest = _window(rng, (30, 150))
+        challenges = bool(rng.random() < (0.3 if stem else 0.12))
+        sen = sorted(set(rng.choice(SEN_CODES, size=int(rng.integers(1, 4)), replace=False))) \
+            if rng.random() < 0.3 else []
+        delivery = "virtual" if virtual else (
+            "at_workplace" if kind in ("workplace_visit", "work_experience") else
+            str(rng.choice(["at_school", "at_workplace"], p=[0.7, 0.3])))
+        rows.append(
+            dict(
+                employer_id=emp.id,
+                title=f"{kind.replace('_', ' ').capitalize()} with {emp.name}",
+                description=f"A {kind.replace('_', ' ')} about careers in {emp.sector}.",
+                type=kind, sector=emp.sector, stem=stem, challenges_stereotype=challenges,
+                stereotype_note=(str(rng.choice(STEREOTYPE_NOTES[stem])) if challenges else ""),
+                sen_support=[str(s) for s in sen], year_min=year_min, year_max=year_max,
+                capacity=int(rng.integers(cap_lo, cap_hi + 1)), delivery=delivery,
+                max_km=float(rng.choice([10, 15, 20, 30, 40])), postcode=emp.postcode,
+                lat=emp.lat, lon=emp.lon, earliest=earliest, latest=latest, status="open",
+            )
+        )
+    return rows
+
+
+def _requests(rng: np.random.Generator, n: int, schools: list[School]) -> list[dict]:
+    types = list(TYPES)
+    type_w = np.array([TYPES[t][0] for t in types], dtype=float)
+    size = np.array([max(s.pupils or 300, 100) for s in schools], dtype=float)
+    picks = rng.choice(len(schools), size=n, p=size / size.sum())
+    rows = []
+    for j in picks:
+        school = schools[int(j)]
+        kind = str(rng.choice(types, p=type_w / type_w.sum()))
+        lo, hi = TYPES[kind][2]
+        year = int(rng.integers(10, 13)) if kind == "work_experience" else int(rng.integers(8, 14))
+        special = school.kind != "mainstream"
+        pupils = int(rng.integers(lo, hi + 1))
+        if special:
+            pupils = max(1, pupils // 4)
+        earliest, latest = _window(rng, (45, 180))
+        sen: list[str] = []
+        if special:
+            sen = sorted({str(s) for s in rng.choice(SEN_CODES, size=int(rng.integers(1, 3)))})
+        elif rng.random() < 0.08:
+            sen = [str(rng.choice(SEN_CODES))]
+        rows.append(
+            dict(
+                school_id=school.id, type=kind, year_group=year, pupils=pupils,
+                earliest=earliest, latest=latest,
+                stem_goal=bool(rng.random() < (0.6 if school.gender == "girls" else 0.35)),
+                stereotype_goal=bool(rng.random() < (0.5 if school.gender != "mixed" else 0.2)),
+                sen_needs=sen, notes="", status="open",
+            )
+        )
+    return rows
+
+
+def _bulk(model: type, rows: list[dict], desc: str, batch: int = 2000) -> None:
+    with tqdm(total=len(rows), desc=desc, unit="row", file=sys.stderr) as bar:
+        for start in range(0, len(rows), batch):
+            db.session.execute(insert(model), rows[start : start + batch])
+            bar.update(min(batch, len(rows) - start))
+
+
+def load_demo(*, size: DemoSize, seed: int, schools_file: Path) -> DemoLogins:
+    """Fill an empty database with the demo (schools, employers, offers, requests, logins).
+
+    Loading twice does nothing the second time apart from printing the logins again.
+    """
+    from broker.cli import load_schools
+
+    logins = DemoLogins(password=DEMO_PASSWORD)
+    if db.session.scalar(select(func.count()).select_from(School)) == 0:
+        report = load_schools(schools_file)
+        log.info("schools: %s", report.summary())
+        db.session.commit()
+    rng = np.random.default_rng(seed)
+    schools = list(db.session.scalars(select(School).order_by(School.id)))
+    if db.session.scalar(select(func.count()).select_from(Employer)) == 0:
+        _bulk(Employer, _employers(rng, size.employers, schools), "Employers")
+        employers = list(db.session.scalars(select(Employer).order_by(Employer.id)))
+        _bulk(Offer, _offers(rng, size.offers, employers), "Offers")
+        _bulk(EncounterRequest, _requests(rng, size.requests, schools), "Requests")
+        db.session.commit()
+    logins.emails = _demo_users()
+    db.session.commit()
+    return logins
+
+
+def _demo_users() -> dict[str, str]:
+    """Create (once) one login per role and return their emails."""
+    emails = {
+        "admin": "admin@demo.broker",
+        "coordinator": "coordinator@demo.broker",
+        "employer": "employer@demo.broker",
+        "school": "school@demo.broker",
+    }
+    if db.session.scalar(select(User).where(User.email == emails["admin"])) is not None:
+        return emails
+    accounts.create_user(email=emails["admin"], name="Demo admin", role="admin",
+                         password=DEMO_PASSWORD)
+    # The coordinator looks after the busiest area and a rural one, so both stories show.
+    busiest = db.session.execute(
+        select(School.area_id, func.count(EncounterRequest.id).label("n"))
+        .join(EncounterRequest, EncounterRequest.school_id == School.id)
+        .where(School.area_id.is_not(None))
+        .group_by(School.area_id)
+        .order_by(func.count(EncounterRequest.id).desc())
+        .limit(1)
+    ).first()
+    area_ids = [busiest.area_id] if busiest else []
+    rural = db.session.scalar(
+        select(School.area_id).where(School.rural.is_(True), School.area_id.is_not(None))
+        .order_by(School.id).limit(1)
+    )
+    if rural and rural not in area_ids:
+        area_ids.append(rural)
+    accounts.create_user(email=emails["coordinator"], name="Demo coordinator",
+                         role="coordinator", password=DEMO_PASSWORD,
+                         areas=[db.session.get(Area, i) for i in area_ids])
+    employer = db.session.scalar(
+        select(Employer).join(Offer).group_by(Employer.id)
+        .order_by(func.count(Offer.id).desc(), Employer.id).limit(1)
+    )
+    accounts.create_user(email=emails["employer"], name="Demo employer", role="employer",
+                         password=DEMO_PASSWORD, employer=employer)
+    school = db.session.scalar(
+        select(School).join(EncounterRequest).where(School.area_id.in_(area_ids or [-1]))
+        .group_by(School.id).order_by(func.count(EncounterRequest.id).desc(), School.id).limit(1)
+    )
+    accounts.create_user(email=emails["school"], name="Demo careers leader", role="school",
+                         password=DEMO_PASSWORD, school=school)
+    return emails

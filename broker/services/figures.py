@@ -1,0 +1,43 @@
+"""Read-only figures for dashboards: counts by status, scoped to what a user may see."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from broker.extensions import db
+from broker.models import Encounter, EncounterRequest, Match, Offer, School
+
+
+def match_counts(*, employer_id: int | None = None, school_id: int | None = None,
+                 area_ids: list[int] | None = None) -> dict[str, int]:
+    """Return the number of matches in each status, for one employer, school or set of areas."""
+    query = select(Match.status, func.count()).group_by(Match.status)
+    if employer_id is not None:
+        query = query.join(Offer, Match.offer_id == Offer.id).where(
+            Offer.employer_id == employer_id
+        )
+    if school_id is not None or area_ids is not None:
+        query = query.join(EncounterRequest, Match.request_id == EncounterRequest.id)
+    if school_id is not None:
+        query = query.where(EncounterRequest.school_id == school_id)
+    if area_ids is not None:
+        query = query.join(School, EncounterRequest.school_id == School.id).where(
+            School.area_id.in_(area_ids)
+        )
+    return {status: count for status, count in db.session.execute(query)}
+
+
+def pupils_reached(*, employer_id: int | None = None, school_id: int | None = None) -> int:
+    """Return the pupils reached by delivered encounters of one employer or school."""
+    query = select(func.coalesce(func.sum(Encounter.pupils_reached), 0)).join(
+        Match, Encounter.match_id == Match.id
+    )
+    if employer_id is not None:
+        query = query.join(Offer, Match.offer_id == Offer.id).where(
+            Offer.employer_id == employer_id
+        )
+    if school_id is not None:
+        query = query.join(EncounterRequest, Match.request_id == EncounterRequest.id).where(
+            EncounterRequest.school_id == school_id
+        )
+    return int(db.session.scalar(query) or 0)

@@ -1,0 +1,106 @@
+"""Schools: importing the school list, keeping profiles, and classing schools as rural."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from sklearn.neighbors import BallTree
+from sqlalchemy import select
+
+from broker.extensions import db
+from broker.gias import SchoolRow
+from broker.models import Area, School, utcnow
+
+# A school with fewer than this many other schools within RURAL_RADIUS_KM is counted as
+# rural. There is no open rural-urban flag per school in our data, and school density is
+# what decides whether employers are within reach, which is what "rural" means here.
+RURAL_RADIUS_KM = 10.0
+RURAL_MAX_NEIGHBOURS = 3
+EARTH_RADIUS_KM = 6371.0088
+
+_FIELDS = ("name", "postcode", "lat", "lon", "kind", "gender", "phase", "pupils", "fsm_pct",
+           "la_name")
+
+
+@dataclass
+class ImportReport:
+    """What an import did: counts, and every row it skipped with the reason."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{len(self.skipped)} skipped"
+        )
+
+
+def import_schools(
+    rows: Iterable[SchoolRow],
+    *,
+    now: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Create or update schools by URN from parsed rows; re-importing never duplicates.
+
+    A careers leader's own edits to contacts and SEN profile are kept: only the fields the
+    school list owns are overwritten.
+    """
+    now = now or utcnow()
+    report = ImportReport()
+    existing = {s.urn: s for s in db.session.scalars(select(School))}
+    areas = {a.name: a for a in db.session.scalars(select(Area))}
+    for row in rows:
+        area = None
+        if row.la_name:
+            area = areas.get(row.la_name)
+            if area is None:
+                area = areas[row.la_name] = Area(name=row.la_name)
+                db.session.add(area)
+        values = {name: getattr(row, name) for name in _FIELDS}
+        school = existing.get(row.urn)
+        if school is None:
+            school = School(urn=row.urn, area=area, imported_at=now, **values)
+            db.session.add(school)
+            existing[row.urn] = school
+            report.created += 1
+        else:
+            changed = {k: v for k, v in values.items() if getattr(school, k) != v}
+            if area is not None and school.area is not area:
+                changed["area"] = area
+            if changed:
+                for key, value in changed.items():
+                    setattr(school, key, value)
+                school.imported_at = now
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        if progress:
+            progress(1)
+    db.session.flush()
+    classify_rural()
+    return report
+
+
+def classify_rural() -> int:
+    """Mark schools rural or not by how many other schools lie within reach; return rural count."""
+    schools = list(db.session.scalars(select(School).order_by(School.id)))
+    if not schools:
+        return 0
+    coords = np.radians([[s.lat, s.lon] for s in schools])
+    tree = BallTree(coords, metric="haversine")
+    counts = tree.query_radius(coords, r=RURAL_RADIUS_KM / EARTH_RADIUS_KM, count_only=True)
+    rural = 0
+    for school, n in zip(schools, counts, strict=True):
+        is_rural = bool(n - 1 < RURAL_MAX_NEIGHBOURS)
+        if school.rural != is_rural:
+            school.rural = is_rural
+        rural += is_rural
+    db.session.flush()
+    return rural
