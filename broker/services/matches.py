@@ -1,0 +1,246 @@
+"""The match lifecycle: propose, approve, reject, accept or decline, cancel, deliver, feedback.
+
+request open -> proposed -> approved (coordinator) -> accepted (employer and school)
+-> delivered. A rejection, decline or cancellation releases the capacity and demand the
+match held. Every transition is recorded in the match's history and the audit log, and
+the people concerned are told through the outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+
+from broker.extensions import db
+from broker.models import (
+    LIVE_MATCH_STATUSES,
+    Encounter,
+    EncounterRequest,
+    Feedback,
+    Match,
+    MatchEvent,
+    Offer,
+    User,
+)
+from broker.services import audit
+from broker.services.errors import Conflict, NotAllowed, ServiceError
+from broker.services.notify import notify
+
+# Which statuses each status may move to.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "proposed": ("approved", "rejected", "superseded", "cancelled"),
+    "approved": ("accepted", "declined", "cancelled"),
+    "accepted": ("delivered", "cancelled"),
+    "delivered": (),
+    "rejected": (),
+    "declined": (),
+    "cancelled": (),
+    "superseded": (),
+}
+
+
+def offer_pupils_held(offer: Offer, *, exclude: Match | None = None) -> int:
+    """Return the pupils that live matches (proposals included) hold on ``offer``."""
+    query = select(func.coalesce(func.sum(Match.pupils), 0)).where(
+        Match.offer_id == offer.id, Match.status.in_(LIVE_MATCH_STATUSES)
+    )
+    if exclude is not None and exclude.id is not None:
+        query = query.where(Match.id != exclude.id)
+    return int(db.session.scalar(query) or 0)
+
+
+def request_pupils_held(request: EncounterRequest, *, exclude: Match | None = None) -> int:
+    """Return the pupils of ``request`` that live matches (proposals included) already serve."""
+    query = select(func.coalesce(func.sum(Match.pupils), 0)).where(
+        Match.request_id == request.id, Match.status.in_(LIVE_MATCH_STATUSES)
+    )
+    if exclude is not None and exclude.id is not None:
+        query = query.where(Match.id != exclude.id)
+    return int(db.session.scalar(query) or 0)
+
+
+def transition(match: Match, to_status: str, *, by: User | None, reason: str = "") -> MatchEvent:
+    """Move ``match`` to ``to_status`` if the lifecycle allows it, recording who and why."""
+    if to_status not in TRANSITIONS.get(match.status, ()):
+        raise Conflict(
+            f"This match is {match.status}; it cannot become {to_status}.", field="status"
+        )
+    event = MatchEvent(
+        match=match, from_status=match.status, to_status=to_status,
+        by_id=by.id if by is not None else None, reason=reason,
+    )
+    db.session.add(event)
+    match.status = to_status
+    audit.record(f"match.{to_status}", match, by=by, reason=reason)
+    return event
+
+
+def _school_users(match: Match) -> list[User]:
+    return list(match.request.school.users)
+
+
+def _employer_users(match: Match) -> list[User]:
+    return list(match.offer.employer.users)
+
+
+def _tell(users: list[User], template: str, subject: str, match: Match) -> None:
+    for user in users:
+        notify(user, template, subject=subject, dedupe_key=f"{template}:{match.id}", match=match)
+
+
+def _require_coordinator(match: Match, by: User) -> None:
+    if by.role == "admin":
+        return
+    area_id = match.request.school.area_id
+    if by.role != "coordinator" or area_id not in {a.id for a in by.areas}:
+        raise NotAllowed("Only a coordinator for this school's area can do that.")
+
+
+def approve_match(match: Match, *, by: User) -> Match:
+    """Approve a proposal as a coordinator; both sides are then asked to accept."""
+    _require_coordinator(match, by)
+    transition(match, "approved", by=by)
+    db.session.flush()
+    _tell(_school_users(match) + _employer_users(match), "match_approved",
+          "A match is waiting for your answer", match)
+    return match
+
+
+def reject_match(match: Match, *, by: User, reason: str) -> Match:
+    """Reject a proposal as a coordinator; the matcher will not propose the pair again."""
+    _require_coordinator(match, by)
+    if not reason.strip():
+        raise ServiceError("Say why the match is rejected.", field="reason")
+    transition(match, "rejected", by=by, reason=reason.strip())
+    db.session.flush()
+    return match
+
+
+def respond_to_match(
+    match: Match, *, by: User, side: str, accept: bool, reason: str = ""
+) -> Match:
+    """Record the school's or the employer's answer to an approved match.
+
+    When both have accepted, the match is accepted; a decline ends it and releases the
+    capacity and demand it held.
+    """
+    if side == "school":
+        if by.role != "school" or by.school_id != match.request.school_id:
+            raise NotAllowed("Only the school can answer for the school.")
+    elif side == "employer":
+        if by.role != "employer" or by.employer_id != match.offer.employer_id:
+            raise NotAllowed("Only the employer can answer for the employer.")
+    else:
+        raise ServiceError(f"Unknown side {side!r}.", field="side")
+    if match.status != "approved":
+        raise Conflict(f"This match is {match.status}; it is not waiting for an answer.")
+    if accept:
+        setattr(match, f"{side}_response", "accepted")
+        audit.record(f"match.{side}_accepted", match, by=by)
+        if match.school_response == "accepted" and match.employer_response == "accepted":
+            transition(match, "accepted", by=by)
+            db.session.flush()
+            _tell(_school_users(match) + _employer_users(match), "match_accepted",
+                  "Confirmed: an encounter is booked", match)
+    else:
+        if not reason.strip():
+            raise ServiceError("Say why you are declining, so the coordinator can help.",
+                               field="reason")
+        setattr(match, f"{side}_response", "declined")
+        match.response_reason = reason.strip()
+        transition(match, "declined", by=by, reason=reason.strip())
+        db.session.flush()
+        other = _employer_users(match) if side == "school" else _school_users(match)
+        _tell(other, "match_declined", "A proposed encounter was declined", match)
+    db.session.flush()
+    return match
+
+
+def cancel_match(match: Match, *, by: User, reason: str) -> Match:
+    """Cancel a match before delivery; its capacity and demand are freed for others."""
+    allowed = (
+        by.role == "admin"
+        or (by.role == "coordinator" and match.request.school.area_id in {a.id for a in by.areas})
+        or (by.role == "school" and by.school_id == match.request.school_id)
+        or (by.role == "employer" and by.employer_id == match.offer.employer_id)
+    )
+    if not allowed:
+        raise NotAllowed("You cannot cancel this match.")
+    if not reason.strip():
+        raise ServiceError("Say why the encounter is cancelled.", field="reason")
+    transition(match, "cancelled", by=by, reason=reason.strip())
+    db.session.flush()
+    _tell(_school_users(match) + _employer_users(match), "match_cancelled",
+          "An encounter was cancelled", match)
+    return match
+
+
+def record_delivery(
+    match: Match, *, by: User, delivered_on: date, pupils_reached: int
+) -> Encounter:
+    """Record that an accepted match was delivered: when, and how many pupils took part."""
+    if by.role not in ("school", "admin") and not (
+        by.role == "employer" and by.employer_id == match.offer.employer_id
+    ):
+        raise NotAllowed("Only the school or the employer can record delivery.")
+    if by.role == "school" and by.school_id != match.request.school_id:
+        raise NotAllowed("Only the school can record delivery for its own matches.")
+    if match.status != "accepted":
+        raise Conflict(f"This match is {match.status}; only a confirmed encounter can be "
+                       "recorded as delivered.")
+    if pupils_reached < 0:
+        raise ServiceError("Pupils who took part cannot be negative.", field="pupils_reached")
+    if pupils_reached > match.pupils * 2:
+        raise ServiceError(
+            f"{pupils_reached} pupils is far more than the {match.pupils} planned; check it.",
+            field="pupils_reached",
+        )
+    encounter = Encounter(match=match, delivered_on=delivered_on, pupils_reached=pupils_reached,
+                          recorded_by_id=by.id)
+    db.session.add(encounter)
+    transition(match, "delivered", by=by)
+    db.session.flush()
+    return encounter
+
+
+def give_feedback(
+    encounter: Encounter,
+    *,
+    by: User,
+    by_role: str,
+    rating: int,
+    pupil_voice_score: int | None = None,
+    would_welcome_again: bool | None = None,
+    comment: str = "",
+) -> Feedback:
+    """Record the school's or the employer's feedback on a delivered encounter (once each)."""
+    match = encounter.match
+    if by_role == "school":
+        if by.role != "school" or by.school_id != match.request.school_id:
+            raise NotAllowed("Only the school can give the school's feedback.")
+    elif by_role == "employer":
+        if by.role != "employer" or by.employer_id != match.offer.employer_id:
+            raise NotAllowed("Only the employer can give the employer's feedback.")
+        pupil_voice_score = None
+    else:
+        raise ServiceError(f"Unknown role {by_role!r}.", field="by_role")
+    if not 1 <= rating <= 5:
+        raise ServiceError("Give a rating from 1 to 5.", field="rating")
+    if pupil_voice_score is not None and not 1 <= pupil_voice_score <= 5:
+        raise ServiceError("Give the pupils' score from 1 to 5.", field="pupil_voice_score")
+    exists = db.session.scalar(
+        select(Feedback.id).where(Feedback.encounter_id == encounter.id,
+                                  Feedback.by_role == by_role)
+    )
+    if exists is not None:
+        raise Conflict("Feedback has already been given for this encounter.")
+    feedback = Feedback(
+        encounter=encounter, by_role=by_role, rating=rating,
+        pupil_voice_score=pupil_voice_score, would_welcome_again=would_welcome_again,
+        comment=comment.strip(), by_id=by.id,
+    )
+    db.session.add(feedback)
+    db.session.flush()
+    audit.record("encounter.feedback", encounter, by=by, by_role=by_role, rating=rating)
+    return feedback

@@ -1,0 +1,122 @@
+"""The match lifecycle service: who may move a match, and where it may go."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from broker.extensions import db
+from broker.models import AuditEntry, MatchEvent, OutboxMessage
+from broker.services import matches as svc
+from broker.services.errors import Conflict, NotAllowed, ServiceError
+
+
+@pytest.fixture
+def people(make_user, make_school, make_employer, make_area):
+    area = make_area()
+    school = make_school(area=area)
+    employer = make_employer()
+    return {
+        "area": area,
+        "school": school,
+        "employer": employer,
+        "coordinator": make_user(role="coordinator", areas=[area]),
+        "other_coordinator": make_user(role="coordinator", areas=[make_area()]),
+        "school_user": make_user(role="school", school_id=school.id),
+        "employer_user": make_user(role="employer", employer_id=employer.id),
+        "other_employer_user": make_user(role="employer", employer_id=make_employer().id),
+    }
+
+
+@pytest.fixture
+def match(people, make_match, make_request, make_offer):
+    return make_match(
+        request=make_request(school=people["school"]),
+        offer=make_offer(employer=people["employer"]),
+        pupils=20,
+    )
+
+
+def test_full_lifecycle_to_feedback(people, match):
+    svc.approve_match(match, by=people["coordinator"])
+    assert match.status == "approved"
+    svc.respond_to_match(match, by=people["school_user"], side="school", accept=True)
+    assert match.status == "approved"  # waiting for the employer still
+    svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=True)
+    assert match.status == "accepted"
+    encounter = svc.record_delivery(match, by=people["school_user"],
+                                    delivered_on=date(2027, 2, 1), pupils_reached=18)
+    assert match.status == "delivered" and encounter.pupils_reached == 18
+    feedback = svc.give_feedback(encounter, by=people["school_user"], by_role="school",
+                                 rating=5, pupil_voice_score=4, would_welcome_again=True)
+    assert feedback.pupil_voice_score == 4
+    db.session.commit()
+    history = [e.to_status for e in db.session.scalars(
+        select(MatchEvent).where(MatchEvent.match_id == match.id).order_by(MatchEvent.id))]
+    assert history == ["approved", "accepted", "delivered"]
+    actions = set(db.session.scalars(select(AuditEntry.action)))
+    assert {"match.approved", "match.school_accepted", "match.accepted",
+            "match.delivered", "encounter.feedback"} <= actions
+    templates = sorted(db.session.scalars(select(OutboxMessage.template)))
+    assert templates.count("match_approved") == 2 and templates.count("match_accepted") == 2
+
+
+def test_only_a_coordinator_of_the_area_may_approve(people, match):
+    with pytest.raises(NotAllowed):
+        svc.approve_match(match, by=people["other_coordinator"])
+    with pytest.raises(NotAllowed):
+        svc.approve_match(match, by=people["employer_user"])
+    assert match.status == "proposed"
+
+
+def test_sides_cannot_answer_for_each_other_or_before_approval(people, match):
+    with pytest.raises(Conflict):
+        svc.respond_to_match(match, by=people["school_user"], side="school", accept=True)
+    svc.approve_match(match, by=people["coordinator"])
+    with pytest.raises(NotAllowed):
+        svc.respond_to_match(match, by=people["other_employer_user"], side="employer",
+                             accept=True)
+    with pytest.raises(NotAllowed):
+        svc.respond_to_match(match, by=people["school_user"], side="employer", accept=True)
+
+
+def test_decline_needs_a_reason_and_releases_capacity(people, match):
+    svc.approve_match(match, by=people["coordinator"])
+    assert svc.offer_pupils_held(match.offer) == 20
+    with pytest.raises(ServiceError):
+        svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=False)
+    svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=False,
+                         reason="Our volunteers are off that week")
+    assert match.status == "declined"
+    assert svc.offer_pupils_held(match.offer) == 0
+    assert svc.request_pupils_held(match.request) == 0
+
+
+def test_reject_needs_reason_and_terminal_states_stay_put(people, match):
+    with pytest.raises(ServiceError):
+        svc.reject_match(match, by=people["coordinator"], reason="  ")
+    svc.reject_match(match, by=people["coordinator"], reason="Too far for this cohort")
+    with pytest.raises(Conflict):
+        svc.approve_match(match, by=people["coordinator"])
+
+
+def test_delivery_only_after_acceptance_and_feedback_once(people, match):
+    with pytest.raises(Conflict):
+        svc.record_delivery(match, by=people["school_user"], delivered_on=date(2027, 2, 1),
+                            pupils_reached=10)
+    svc.approve_match(match, by=people["coordinator"])
+    svc.respond_to_match(match, by=people["school_user"], side="school", accept=True)
+    svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=True)
+    with pytest.raises(ServiceError):
+        svc.record_delivery(match, by=people["school_user"], delivered_on=date(2027, 2, 1),
+                            pupils_reached=-1)
+    encounter = svc.record_delivery(match, by=people["employer_user"],
+                                    delivered_on=date(2027, 2, 1), pupils_reached=20)
+    svc.give_feedback(encounter, by=people["employer_user"], by_role="employer", rating=4)
+    with pytest.raises(Conflict):
+        svc.give_feedback(encounter, by=people["employer_user"], by_role="employer", rating=3)
+    with pytest.raises(ServiceError):
+        svc.give_feedback(encounter, by=people["school_user"], by_role="school", rating=6)
+    assert db.session.scalar(select(func.count()).select_from(MatchEvent)) == 3
