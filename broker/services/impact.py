@@ -1,0 +1,306 @@
+"""Read-only figures: an employer's impact, a school's plan for the year, the governors' report.
+
+Definitions used on these pages:
+
+- **School year**: 1 September to 31 August; ``year`` is the calendar year it starts in.
+- **Disadvantaged school**: at least :data:`DISADVANTAGED_FSM_PCT` % of pupils eligible for
+  free school meals. Nationally about a quarter of secondary pupils are eligible (DfE,
+  2024/25), and 30 % is roughly where the top quarter of secondary schools begins, so the
+  threshold is fixed rather than recomputed from whichever schools happen to be loaded.
+- **Rural school**: ``School.rural`` (few other schools within reach; see services.schools).
+- **Gatsby benchmark 5** (encounters with employers): every year group 8-13 should have at
+  least one encounter with an employer each school year.
+- **Gatsby benchmark 6** (experiences of workplaces): by 16 (years 10-11) every pupil should
+  have had a workplace visit or work experience, and by 18 (years 12-13) one more.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import and_, case, func, select
+
+from broker.extensions import db
+from broker.models import (
+    ENCOUNTER_TYPES,
+    Employer,
+    Encounter,
+    EncounterRequest,
+    Feedback,
+    Match,
+    Offer,
+    School,
+    SchoolYearGroup,
+)
+
+DISADVANTAGED_FSM_PCT = 30.0
+PLAN_YEAR_GROUPS = tuple(range(8, 14))
+WORKPLACE_TYPES = ("workplace_visit", "work_experience")
+MATCHED_STATUSES = ("proposed", "approved", "accepted")
+# Benchmark 6 is met per key stage: by 16 (years 10-11) and by 18 (years 12-13).
+B6_STAGES = {10: (10, 11), 11: (10, 11), 12: (12, 13), 13: (12, 13)}
+
+
+def school_year_of(day: date) -> int:
+    """Return the school year ``day`` falls in, as the calendar year it starts in."""
+    return day.year if day.month >= 9 else day.year - 1
+
+
+def school_year_bounds(year: int) -> tuple[date, date]:
+    """Return the first and last day of school year ``year`` (1 Sept to 31 Aug)."""
+    return date(year, 9, 1), date(year + 1, 8, 31)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+@dataclass
+class Impact:
+    """What an employer's delivered encounters achieved."""
+
+    encounters: int = 0
+    pupils: int = 0
+    schools: int = 0
+    pupils_disadvantaged: int = 0
+    pupils_rural: int = 0
+    pupils_sen: int = 0
+    stem_goals: int = 0
+    stem_goals_met: int = 0
+    stereotype_goals: int = 0
+    stereotype_goals_met: int = 0
+    rating: float | None = None
+    pupil_voice: float | None = None
+    welcome_again: float | None = None
+    feedback_count: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def disadvantaged_share(self) -> float | None:
+        return _share(self.pupils_disadvantaged, self.pupils)
+
+    @property
+    def rural_share(self) -> float | None:
+        return _share(self.pupils_rural, self.pupils)
+
+    @property
+    def sen_share(self) -> float | None:
+        return _share(self.pupils_sen, self.pupils)
+
+
+def employer_impact(employer: Employer, *, year: int | None = None) -> Impact:
+    """Return the impact of an employer's delivered encounters, all time or in one school year."""
+    query = (
+        select(
+            Encounter.id,
+            Encounter.pupils_reached,
+            School.id.label("school_id"),
+            School.fsm_pct,
+            School.rural,
+            EncounterRequest.sen_needs,
+            EncounterRequest.stem_goal,
+            EncounterRequest.stereotype_goal,
+            Offer.stem,
+            Offer.challenges_stereotype,
+            Offer.type,
+        )
+        .join(Match, Encounter.match_id == Match.id)
+        .join(Offer, Match.offer_id == Offer.id)
+        .join(EncounterRequest, Match.request_id == EncounterRequest.id)
+        .join(School, EncounterRequest.school_id == School.id)
+        .where(Offer.employer_id == employer.id)
+    )
+    if year is not None:
+        first, last = school_year_bounds(year)
+        query = query.where(Encounter.delivered_on.between(first, last))
+    impact = Impact()
+    schools: set[int] = set()
+    by_type: dict[str, int] = defaultdict(int)
+    encounter_ids = []
+    for row in db.session.execute(query):
+        encounter_ids.append(row.id)
+        impact.encounters += 1
+        impact.pupils += row.pupils_reached
+        schools.add(row.school_id)
+        by_type[row.type] += row.pupils_reached
+        if row.fsm_pct is not None and row.fsm_pct >= DISADVANTAGED_FSM_PCT:
+            impact.pupils_disadvantaged += row.pupils_reached
+        if row.rural:
+            impact.pupils_rural += row.pupils_reached
+        if row.sen_needs:
+            impact.pupils_sen += row.pupils_reached
+        if row.stem_goal:
+            impact.stem_goals += 1
+            impact.stem_goals_met += bool(row.stem)
+        if row.stereotype_goal:
+            impact.stereotype_goals += 1
+            impact.stereotype_goals_met += bool(row.challenges_stereotype)
+    impact.schools = len(schools)
+    impact.by_type = {t: by_type[t] for t in ENCOUNTER_TYPES if by_type.get(t)}
+    if encounter_ids:
+        # The schools' view of the employer: their feedback, not the employer's own.
+        fb = db.session.execute(
+            select(
+                func.count(Feedback.id),
+                func.avg(Feedback.rating),
+                func.avg(Feedback.pupil_voice_score),
+                func.sum(case((Feedback.would_welcome_again.is_(True), 1), else_=0)),
+                func.count(Feedback.would_welcome_again),
+            ).where(Feedback.encounter_id.in_(encounter_ids), Feedback.by_role == "school")
+        ).one()
+        impact.feedback_count = int(fb[0] or 0)
+        impact.rating = round(float(fb[1]), 1) if fb[1] is not None else None
+        impact.pupil_voice = round(float(fb[2]), 1) if fb[2] is not None else None
+        impact.welcome_again = _share(int(fb[3] or 0), int(fb[4] or 0))
+    return impact
+
+
+@dataclass
+class Cell:
+    """One year group and one encounter type in a school's plan."""
+
+    planned: int = 0
+    matched: int = 0
+    delivered: int = 0
+    pupils_delivered: int = 0
+
+    @property
+    def state(self) -> str:
+        if self.delivered:
+            return "delivered"
+        if self.matched:
+            return "matched"
+        if self.planned:
+            return "planned"
+        return ""
+
+
+@dataclass
+class YearPlan:
+    """A year group's row in the plan, with its Gatsby 5 and 6 status."""
+
+    year_group: int
+    cohort: int | None
+    cells: dict[str, Cell]
+    b5: str = "gap"
+    b6: str | None = None  # None for years 8-9, where benchmark 6 sets no expectation yet
+
+    @property
+    def pupils_delivered(self) -> int:
+        return sum(c.pupils_delivered for c in self.cells.values())
+
+
+def _best(states: list[str]) -> str:
+    for state in ("delivered", "matched", "planned"):
+        if state in states:
+            return state
+    return "gap"
+
+
+def school_plan(school: School, year: int) -> list[YearPlan]:
+    """Return, per year group 8-13, what is planned, matched and delivered in school year ``year``.
+
+    A request counts in the school year its window starts in; a delivered encounter in the
+    school year it was delivered in.
+    """
+    first, last = school_year_bounds(year)
+    cells: dict[int, dict[str, Cell]] = {
+        y: {t: Cell() for t in ENCOUNTER_TYPES} for y in PLAN_YEAR_GROUPS
+    }
+    in_year = and_(
+        EncounterRequest.school_id == school.id,
+        EncounterRequest.earliest.between(first, last),
+        EncounterRequest.year_group.in_(PLAN_YEAR_GROUPS),
+    )
+    for y, t, n in db.session.execute(
+        select(EncounterRequest.year_group, EncounterRequest.type, func.count())
+        .where(in_year, EncounterRequest.status == "open")
+        .group_by(EncounterRequest.year_group, EncounterRequest.type)
+    ):
+        cells[y][t].planned = n
+    for y, t, n in db.session.execute(
+        select(EncounterRequest.year_group, EncounterRequest.type, func.count(Match.id))
+        .join(Match, Match.request_id == EncounterRequest.id)
+        .where(in_year, Match.status.in_(MATCHED_STATUSES))
+        .group_by(EncounterRequest.year_group, EncounterRequest.type)
+    ):
+        cells[y][t].matched = n
+    for y, t, n, pupils in db.session.execute(
+        select(
+            EncounterRequest.year_group, EncounterRequest.type, func.count(Encounter.id),
+            func.sum(Encounter.pupils_reached),
+        )
+        .join(Match, Match.request_id == EncounterRequest.id)
+        .join(Encounter, Encounter.match_id == Match.id)
+        .where(
+            EncounterRequest.school_id == school.id,
+            EncounterRequest.year_group.in_(PLAN_YEAR_GROUPS),
+            Encounter.delivered_on.between(first, last),
+        )
+        .group_by(EncounterRequest.year_group, EncounterRequest.type)
+    ):
+        cells[y][t].delivered = n
+        cells[y][t].pupils_delivered = int(pupils or 0)
+    cohorts = dict(
+        db.session.execute(
+            select(SchoolYearGroup.year_group, SchoolYearGroup.pupils).where(
+                SchoolYearGroup.school_id == school.id
+            )
+        ).all()
+    )
+    plans = []
+    for y in PLAN_YEAR_GROUPS:
+        row = cells[y]
+        plan = YearPlan(year_group=y, cohort=cohorts.get(y), cells=row)
+        plan.b5 = _best([c.state for c in row.values()])
+        if y in B6_STAGES:
+            stage = B6_STAGES[y]
+            plan.b6 = _best([cells[s][t].state for s in stage for t in WORKPLACE_TYPES])
+        plans.append(plan)
+    return plans
+
+
+@dataclass
+class ReportLine:
+    """One delivered encounter in the governors' report."""
+
+    delivered_on: date
+    year_group: int
+    type: str
+    employer: str
+    pupils: int
+    stem: bool
+    challenges_stereotype: bool
+    rating: int | None
+    pupil_voice: int | None
+
+
+def governors_report(school: School, year: int) -> list[ReportLine]:
+    """Return what the school's pupils received in school year ``year``, in date order."""
+    first, last = school_year_bounds(year)
+    rows = db.session.execute(
+        select(
+            Encounter.id, Encounter.delivered_on, Encounter.pupils_reached,
+            EncounterRequest.year_group, Offer.type, Employer.name, Offer.stem,
+            Offer.challenges_stereotype, Feedback.rating, Feedback.pupil_voice_score,
+        )
+        .join(Match, Encounter.match_id == Match.id)
+        .join(EncounterRequest, Match.request_id == EncounterRequest.id)
+        .join(Offer, Match.offer_id == Offer.id)
+        .join(Employer, Offer.employer_id == Employer.id)
+        .outerjoin(
+            Feedback, and_(Feedback.encounter_id == Encounter.id, Feedback.by_role == "school")
+        )
+        .where(
+            EncounterRequest.school_id == school.id,
+            Encounter.delivered_on.between(first, last),
+        )
+        .order_by(Encounter.delivered_on, Encounter.id)
+    )
+    return [
+        ReportLine(r.delivered_on, r.year_group, r.type, r.name, r.pupils_reached, r.stem,
+                   r.challenges_stereotype, r.rating, r.pupil_voice_score)
+        for r in rows
+    ]

@@ -1,0 +1,273 @@
+"""Offers: an employer creates, edits, pauses, reopens, closes and copies its offers.
+
+Only ``open`` offers are matched. Pausing keeps every match already made; closing cancels
+unapproved proposals and keeps approved and confirmed matches, which the employer declines
+or cancels on the matches page if it must.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import selectinload
+
+from broker.extensions import db
+from broker.geo import PostcodeError, geocode, normalise_postcode
+from broker.models import (
+    ENCOUNTER_TYPES,
+    LIVE_MATCH_STATUSES,
+    OFFER_DELIVERY,
+    OFFER_STATUSES,
+    SCHOOL_GENDERS,
+    SEN_CODES,
+    Employer,
+    Match,
+    Offer,
+    User,
+)
+from broker.services import audit, vetting
+from broker.services.errors import Conflict, ServiceError
+from broker.services.matches import offer_pupils_held, transition
+
+MAX_KM = 500.0
+
+SORTS = {
+    "title": (Offer.title, Offer.id),
+    "type": (Offer.type, Offer.id),
+    "earliest": (Offer.earliest, Offer.id),
+    "capacity": (Offer.capacity.desc(), Offer.id),
+    "status": (Offer.status, Offer.id),
+    "newest": (Offer.id.desc(),),
+}
+
+
+@dataclass(frozen=True)
+class OfferData:
+    """The fields of an offer as an employer gives them."""
+
+    title: str
+    type: str
+    sector: str
+    year_min: int
+    year_max: int
+    capacity: int
+    earliest: date
+    latest: date
+    description: str = ""
+    stem: bool = False
+    challenges_stereotype: bool = False
+    stereotype_note: str = ""
+    sen_support: list[str] = field(default_factory=list)
+    delivery: str = "at_workplace"
+    audience: str = "mixed"
+    max_km: float = 25.0
+    postcode: str = ""  # blank: the organisation's postcode
+
+    @classmethod
+    def from_offer(cls, offer: Offer) -> OfferData:
+        """Return the data of an existing offer (to copy or edit it)."""
+        return cls(**{f: getattr(offer, f) for f in cls.__dataclass_fields__})
+
+
+def _validate(data: OfferData) -> None:
+    if not data.title.strip():
+        raise ServiceError("Give the offer a title.", field="title")
+    if data.type not in ENCOUNTER_TYPES:
+        raise ServiceError(f"Type: unknown encounter type {data.type!r}.", field="type")
+    if not data.sector.strip():
+        raise ServiceError("Sector: give a sector, e.g. engineering.", field="sector")
+    if data.capacity is None or data.capacity < 1:
+        raise ServiceError("Capacity must be at least 1 pupil.", field="capacity")
+    for name in ("year_min", "year_max"):
+        value = getattr(data, name)
+        if value is None or not 7 <= value <= 13:
+            raise ServiceError("Year groups must be between 7 and 13.", field=name)
+    if data.year_min > data.year_max:
+        raise ServiceError(
+            f"Year groups: the youngest (year {data.year_min}) is above the oldest "
+            f"(year {data.year_max}).",
+            field="year_max",
+        )
+    if data.earliest > data.latest:
+        raise ServiceError(
+            "Dates: the last available date comes before the first.", field="latest"
+        )
+    if data.delivery not in OFFER_DELIVERY:
+        raise ServiceError(f"Where: unknown option {data.delivery!r}.", field="delivery")
+    if data.audience not in SCHOOL_GENDERS:
+        raise ServiceError(f"Audience: unknown option {data.audience!r}.", field="audience")
+    if data.max_km is None or not 0 <= data.max_km <= MAX_KM:
+        raise ServiceError(f"How far: give a distance from 0 to {MAX_KM:g} km.", field="max_km")
+    unknown = sorted(set(data.sen_support) - set(SEN_CODES))
+    if unknown:
+        raise ServiceError(f"SEN support: unknown codes {', '.join(unknown)}.",
+                           field="sen_support")
+    if data.challenges_stereotype and not data.stereotype_note.strip():
+        raise ServiceError(
+            "Role models: say which stereotype they challenge, e.g. female engineers.",
+            field="stereotype_note",
+        )
+
+
+def _apply(offer: Offer, data: OfferData, employer: Employer) -> dict[str, object]:
+    raw = data.postcode.strip() or employer.postcode
+    try:
+        postcode = normalise_postcode(raw)
+    except PostcodeError as exc:
+        raise ServiceError(f"Postcode: {exc}", field="postcode") from exc
+    values: dict[str, object] = {
+        "title": data.title.strip(),
+        "description": data.description.strip(),
+        "type": data.type,
+        "sector": data.sector.strip(),
+        "stem": data.stem,
+        "challenges_stereotype": data.challenges_stereotype,
+        "stereotype_note": data.stereotype_note.strip() if data.challenges_stereotype else "",
+        "sen_support": [c for c in SEN_CODES if c in data.sen_support],
+        "year_min": data.year_min,
+        "year_max": data.year_max,
+        "capacity": data.capacity,
+        "delivery": data.delivery,
+        "audience": data.audience,
+        "max_km": float(data.max_km),
+        "earliest": data.earliest,
+        "latest": data.latest,
+    }
+    if postcode != offer.postcode or offer.lat is None:
+        if postcode == employer.postcode:
+            values.update(postcode=postcode, lat=employer.lat, lon=employer.lon)
+        else:
+            try:
+                place = geocode(postcode)
+            except PostcodeError as exc:
+                raise ServiceError(f"Postcode: {exc}", field="postcode") from exc
+            values.update(postcode=place.postcode, lat=place.lat, lon=place.lon)
+    changed = {}
+    for key, value in values.items():
+        if getattr(offer, key) != value:
+            changed[key] = value
+            setattr(offer, key, value)
+    return changed
+
+
+def create_offer(employer: Employer, data: OfferData, *, by: User, today: date) -> Offer:
+    """Create an open offer, refusing it if the employer's vetting does not cover its type."""
+    _validate(data)
+    if data.latest < today:
+        raise ServiceError("Dates: the offer's last date has already passed.", field="latest")
+    vetting.check_offer_allowed(employer, data.type, today)
+    offer = Offer(employer_id=employer.id, status="open")
+    _apply(offer, data, employer)
+    db.session.add(offer)
+    db.session.flush()
+    audit.record("offer.created", offer, by=by, type=offer.type, capacity=offer.capacity)
+    return offer
+
+
+def update_offer(offer: Offer, data: OfferData, *, by: User, today: date) -> dict[str, object]:
+    """Change an offer; capacity cannot drop below the pupils its live matches hold."""
+    if offer.status in ("closed", "expired"):
+        raise Conflict(f"This offer is {offer.status}; copy it to offer it again.")
+    _validate(data)
+    held = offer_pupils_held(offer)
+    if data.capacity < held:
+        raise Conflict(
+            f"Capacity cannot go below {held}: matches already hold {held} pupils on this "
+            "offer. Decline or cancel matches first.",
+            field="capacity",
+        )
+    if held and data.type != offer.type:
+        raise Conflict("Type cannot change while matches hold pupils on this offer.",
+                       field="type")
+    if offer.status == "open" and data.type != offer.type:
+        vetting.check_offer_allowed(offer.employer, data.type, today)
+    changed = _apply(offer, data, offer.employer)
+    db.session.flush()
+    if changed:
+        audit.record("offer.updated", offer, by=by, fields=sorted(changed))
+    return changed
+
+
+def _set_status(offer: Offer, status: str, *, by: User, allowed_from: tuple[str, ...]) -> Offer:
+    if status not in OFFER_STATUSES:
+        raise ServiceError(f"Unknown offer status {status!r}.")
+    if offer.status not in allowed_from:
+        raise Conflict(f"This offer is {offer.status}; it cannot be {status} now.")
+    previous = offer.status
+    offer.status = status
+    db.session.flush()
+    audit.record(f"offer.{status}", offer, by=by, previous=previous)
+    return offer
+
+
+def pause_offer(offer: Offer, *, by: User) -> Offer:
+    """Stop matching an offer for now; the matches it has stay as they are."""
+    return _set_status(offer, "paused", by=by, allowed_from=("open",))
+
+
+def reopen_offer(offer: Offer, *, by: User, today: date) -> Offer:
+    """Open a paused offer again, if its dates and the employer's vetting still allow it."""
+    if offer.latest < today:
+        raise Conflict("This offer's dates have passed; copy it to offer it again.")
+    vetting.check_offer_allowed(offer.employer, offer.type, today)
+    return _set_status(offer, "open", by=by, allowed_from=("paused",))
+
+
+def close_offer(offer: Offer, *, by: User) -> Offer:
+    """Close an offer for good: unapproved proposals are cancelled, approved ones stay."""
+    _set_status(offer, "closed", by=by, allowed_from=("open", "paused"))
+    proposals = db.session.scalars(
+        select(Match).where(Match.offer_id == offer.id, Match.status == "proposed")
+    )
+    for match in proposals:
+        transition(match, "cancelled", by=by, reason="The employer closed the offer.")
+    db.session.flush()
+    return offer
+
+
+def _next_year(day: date) -> date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
+
+
+def copy_offer(offer: Offer, *, by: User, today: date) -> Offer:
+    """Copy an offer (typically last year's) with its dates a year on, as a new open offer."""
+    earliest, latest = _next_year(offer.earliest), _next_year(offer.latest)
+    while latest < today:
+        earliest, latest = _next_year(earliest), _next_year(latest)
+    data = replace(OfferData.from_offer(offer), earliest=earliest, latest=latest)
+    copy = create_offer(offer.employer, data, by=by, today=today)
+    copy.copied_from_id = offer.id
+    db.session.flush()
+    audit.record("offer.copied", copy, by=by, copied_from=offer.id)
+    return copy
+
+
+def offers_query(
+    employer: Employer, *, status: str = "", type: str = "", sort: str = "newest"
+) -> Select:
+    """Return the employer's offers, filtered and sorted by whitelisted keys, for paging."""
+    query = select(Offer).where(Offer.employer_id == employer.id)
+    if status in OFFER_STATUSES:
+        query = query.where(Offer.status == status)
+    if type in ENCOUNTER_TYPES:
+        query = query.where(Offer.type == type)
+    return query.order_by(*SORTS.get(sort, SORTS["newest"])).options(
+        selectinload(Offer.employer)
+    )
+
+
+def pupils_held_by_offer(offer_ids: list[int]) -> dict[int, int]:
+    """Return pupils held by live matches for each of ``offer_ids`` in one query."""
+    if not offer_ids:
+        return {}
+    rows = db.session.execute(
+        select(Match.offer_id, func.sum(Match.pupils))
+        .where(Match.offer_id.in_(offer_ids), Match.status.in_(LIVE_MATCH_STATUSES))
+        .group_by(Match.offer_id)
+    )
+    return {offer_id: int(n) for offer_id, n in rows}
