@@ -50,8 +50,13 @@ def load_schools(path: Path, *, quiet: bool = False):
     from broker.services.schools import import_schools
 
     parsed = parse_schools(path)
-    with tqdm(total=len(parsed.rows), desc="Importing schools", unit="school",
-              disable=quiet, file=sys.stderr) as bar:
+    with tqdm(
+        total=len(parsed.rows),
+        desc="Importing schools",
+        unit="school",
+        disable=quiet,
+        file=sys.stderr,
+    ) as bar:
         report = import_schools(parsed.rows, progress=bar.update)
     report.skipped.extend(
         f"line {s.line}: URN {s.urn or '?'}: {s.field}: {s.reason}" for s in parsed.skipped
@@ -60,10 +65,12 @@ def load_schools(path: Path, *, quiet: bool = False):
 
 
 @click.command("import-schools")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                default=SHIPPED_SCHOOLS)
-@click.option("--show-skipped/--no-show-skipped", default=True,
-              help="List every skipped row with its reason.")
+@click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=SHIPPED_SCHOOLS
+)
+@click.option(
+    "--show-skipped/--no-show-skipped", default=True, help="List every skipped row with its reason."
+)
 @with_appcontext
 def import_schools_command(file: Path, show_skipped: bool) -> None:
     """Import schools from a GIAS CSV extract or the shipped schools_england.csv."""
@@ -88,8 +95,9 @@ def import_schools_command(file: Path, show_skipped: bool) -> None:
 @click.option("--area", "areas", multiple=True, help="Local authority name; repeat for several.")
 @click.password_option()
 @with_appcontext
-def create_user_command(email: str, name: str, role: str, areas: tuple[str, ...],
-                        password: str) -> None:
+def create_user_command(
+    email: str, name: str, role: str, areas: tuple[str, ...], password: str
+) -> None:
     """Create a coordinator (scoped to areas) or an admin."""
     from broker.models import Area
     from broker.services.accounts import create_user
@@ -99,12 +107,14 @@ def create_user_command(email: str, name: str, role: str, areas: tuple[str, ...]
     for name_ in areas:
         area = db.session.scalar(select(Area).where(Area.name == name_))
         if area is None:
-            raise click.BadParameter(f"no area called {name_!r}; import schools first",
-                                     param_hint="--area")
+            raise click.BadParameter(
+                f"no area called {name_!r}; import schools first", param_hint="--area"
+            )
         found.append(area)
     try:
-        user = create_user(email=email, name=name or email, role=role, password=password,
-                           areas=found)
+        user = create_user(
+            email=email, name=name or email, role=role, password=password, areas=found
+        )
     except ServiceError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from exc

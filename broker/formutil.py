@@ -9,8 +9,8 @@ from wtforms import SelectChoice
 from broker.templating import label
 
 
-def choices(values: Iterable[object], labels: dict[object, str] | None = None) -> list[SelectChoice]:
+def choices(
+    values: Iterable[object], labels: dict[object, str] | None = None
+) -> list[SelectChoice]:
     """Return select options for vocabulary codes, labelled for people."""
-    return [
-        SelectChoice(value, (labels or {}).get(value) or label(value)) for value in values
-    ]
+    return [SelectChoice(value, (labels or {}).get(value) or label(value)) for value in values]

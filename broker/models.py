@@ -132,9 +132,7 @@ class User(UserMixin, db.Model):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(_in("role", ROLES), name="role_known"),
-        CheckConstraint(
-            "role != 'employer' OR employer_id IS NOT NULL", name="employer_has_org"
-        ),
+        CheckConstraint("role != 'employer' OR employer_id IS NOT NULL", name="employer_has_org"),
         CheckConstraint("role != 'school' OR school_id IS NOT NULL", name="school_has_school"),
     )
 
@@ -283,9 +281,7 @@ class SchoolBlackout(db.Model):
     __table_args__ = (CheckConstraint("starts_on <= ends_on", name="dates_in_order"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    school_id: Mapped[int] = mapped_column(
-        ForeignKey("schools.id", ondelete="CASCADE"), index=True
-    )
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
     starts_on: Mapped[date] = mapped_column(Date)
     ends_on: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(String(120), default="")
@@ -466,9 +462,7 @@ class MatchEvent(db.Model):
     __tablename__ = "match_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    match_id: Mapped[int] = mapped_column(
-        ForeignKey("matches.id", ondelete="CASCADE"), index=True
-    )
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), index=True)
     from_status: Mapped[str | None] = mapped_column(String(12))
     to_status: Mapped[str] = mapped_column(String(12))
     by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -489,9 +483,7 @@ class Encounter(db.Model):
     __table_args__ = (CheckConstraint("pupils_reached >= 0", name="pupils_nonneg"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    match_id: Mapped[int] = mapped_column(
-        ForeignKey("matches.id", ondelete="CASCADE"), unique=True
-    )
+    match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), unique=True)
     delivered_on: Mapped[date] = mapped_column(Date, index=True)
     pupils_reached: Mapped[int] = mapped_column(Integer)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

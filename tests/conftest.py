@@ -89,8 +89,11 @@ def app(_postgres_schema: None) -> Iterator[Flask]:
         outer = connection.begin()
         original = db.session
         db.session = db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint",
-             "class_": BoundSession}
+            {
+                "bind": connection,
+                "join_transaction_mode": "create_savepoint",
+                "class_": BoundSession,
+            }
         )
         try:
             yield app
@@ -238,8 +241,11 @@ def make_user(app: Flask) -> Callable[..., User]:
         n = next(_seq)
         password = overrides.pop("password", PASSWORD)
         areas = overrides.pop("areas", [])
-        values: dict[str, Any] = {"email": f"user{n}@example.org", "name": f"User {n}",
-                                  "role": "admin"}
+        values: dict[str, Any] = {
+            "email": f"user{n}@example.org",
+            "name": f"User {n}",
+            "role": "admin",
+        }
         values.update(overrides)
         user = User(**values)
         user.set_password(password)
@@ -314,8 +320,13 @@ def make_match(
             overrides["request"] = make_request()
         if "offer" not in overrides and "offer_id" not in overrides:
             overrides["offer"] = make_offer()
-        values: dict[str, Any] = {"pupils": 20, "status": "proposed", "score": 1.0, "km": 2.0,
-                                  "reasons": "test"}
+        values: dict[str, Any] = {
+            "pupils": 20,
+            "status": "proposed",
+            "score": 1.0,
+            "km": 2.0,
+            "reasons": "test",
+        }
         values.update(overrides)
         match = Match(**values)
         db.session.add(match)

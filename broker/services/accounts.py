@@ -147,7 +147,9 @@ def create_user(
 ) -> User:
     """Create a user of any role (admins create coordinators and other admins this way)."""
     if role not in ROLES:
-        raise ServiceError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.", field="role")
+        raise ServiceError(
+            f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.", field="role"
+        )
     email = _check_new_login(email, password)
     if role == "employer" and employer is None:
         raise ServiceError("An employer user needs an employer.", field="employer")

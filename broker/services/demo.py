@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from broker.extensions import db
 from broker.models import (
-    ENCOUNTER_TYPES,
     EMPLOYER_KINDS,
+    ENCOUNTER_TYPES,
     SEN_CODES,
     Area,
     Employer,
@@ -37,45 +37,103 @@ DEMO_PASSWORD = "demo-password"
 
 # (name, lat, lon, weight): where employers cluster. Weights roughly follow jobs.
 CITIES = [
-    ("London", 51.507, -0.128, 30), ("Birmingham", 52.480, -1.903, 7),
-    ("Manchester", 53.481, -2.243, 7), ("Leeds", 53.800, -1.549, 5),
-    ("Liverpool", 53.408, -2.992, 4), ("Newcastle", 54.978, -1.618, 4),
-    ("Sheffield", 53.381, -1.470, 3), ("Bristol", 51.455, -2.588, 4),
-    ("Nottingham", 52.954, -1.158, 3), ("Leicester", 52.637, -1.135, 3),
-    ("Southampton", 50.910, -1.404, 2), ("Portsmouth", 50.805, -1.087, 2),
-    ("Reading", 51.454, -0.978, 3), ("Milton Keynes", 52.041, -0.760, 2),
-    ("Cambridge", 52.205, 0.122, 2), ("Oxford", 51.752, -1.258, 2),
-    ("Norwich", 52.630, 1.297, 1), ("Exeter", 50.718, -3.534, 1),
-    ("Plymouth", 50.376, -4.143, 1), ("York", 53.960, -1.082, 1),
-    ("Hull", 53.745, -0.337, 1), ("Coventry", 52.407, -1.510, 2),
-    ("Stoke-on-Trent", 53.003, -2.180, 1), ("Derby", 52.922, -1.476, 1),
-    ("Brighton", 50.822, -0.137, 2), ("Sunderland", 54.906, -1.381, 1),
-    ("Middlesbrough", 54.574, -1.235, 1), ("Bradford", 53.796, -1.759, 1),
-    ("Preston", 53.763, -2.703, 1), ("Ipswich", 52.057, 1.148, 1),
+    ("London", 51.507, -0.128, 30),
+    ("Birmingham", 52.480, -1.903, 7),
+    ("Manchester", 53.481, -2.243, 7),
+    ("Leeds", 53.800, -1.549, 5),
+    ("Liverpool", 53.408, -2.992, 4),
+    ("Newcastle", 54.978, -1.618, 4),
+    ("Sheffield", 53.381, -1.470, 3),
+    ("Bristol", 51.455, -2.588, 4),
+    ("Nottingham", 52.954, -1.158, 3),
+    ("Leicester", 52.637, -1.135, 3),
+    ("Southampton", 50.910, -1.404, 2),
+    ("Portsmouth", 50.805, -1.087, 2),
+    ("Reading", 51.454, -0.978, 3),
+    ("Milton Keynes", 52.041, -0.760, 2),
+    ("Cambridge", 52.205, 0.122, 2),
+    ("Oxford", 51.752, -1.258, 2),
+    ("Norwich", 52.630, 1.297, 1),
+    ("Exeter", 50.718, -3.534, 1),
+    ("Plymouth", 50.376, -4.143, 1),
+    ("York", 53.960, -1.082, 1),
+    ("Hull", 53.745, -0.337, 1),
+    ("Coventry", 52.407, -1.510, 2),
+    ("Stoke-on-Trent", 53.003, -2.180, 1),
+    ("Derby", 52.922, -1.476, 1),
+    ("Brighton", 50.822, -0.137, 2),
+    ("Sunderland", 54.906, -1.381, 1),
+    ("Middlesbrough", 54.574, -1.235, 1),
+    ("Bradford", 53.796, -1.759, 1),
+    ("Preston", 53.763, -2.703, 1),
+    ("Ipswich", 52.057, 1.148, 1),
 ]
 
 SECTORS = {
     # sector: (stem, weight)
-    "engineering": (True, 8), "digital and IT": (True, 8), "science and research": (True, 4),
-    "manufacturing": (True, 6), "energy": (True, 3), "construction": (True, 6),
-    "health and care": (False, 9), "finance": (False, 7), "law": (False, 3),
-    "creative and media": (False, 4), "retail": (False, 6), "hospitality": (False, 5),
-    "public services": (False, 6), "logistics": (False, 4), "agriculture": (False, 2),
+    "engineering": (True, 8),
+    "digital and IT": (True, 8),
+    "science and research": (True, 4),
+    "manufacturing": (True, 6),
+    "energy": (True, 3),
+    "construction": (True, 6),
+    "health and care": (False, 9),
+    "finance": (False, 7),
+    "law": (False, 3),
+    "creative and media": (False, 4),
+    "retail": (False, 6),
+    "hospitality": (False, 5),
+    "public services": (False, 6),
+    "logistics": (False, 4),
+    "agriculture": (False, 2),
     "education": (False, 3),
 }
 STEREOTYPE_NOTES = {
     True: ["female engineers", "women in software", "female scientists", "women in construction"],
     False: ["male nurses", "male carers", "male primary teachers", "women in finance leadership"],
 }
-NAME_A = ["Northgate", "Riverside", "Oakfield", "Summit", "Meridian", "Kingsway", "Harbour",
-          "Greenline", "Pennine", "Severn", "Thames", "Beacon", "Crown", "Sterling", "Apex",
-          "Westfield", "Eastbrook", "Millstone", "Ashford", "Brightwater", "Foxley", "Moor"]
-NAME_B = {"engineering": "Engineering", "digital and IT": "Digital", "science and research":
-          "Laboratories", "manufacturing": "Manufacturing", "energy": "Energy",
-          "construction": "Construction", "health and care": "Health", "finance": "Finance",
-          "law": "Legal", "creative and media": "Studios", "retail": "Retail",
-          "hospitality": "Hotels", "public services": "Services", "logistics": "Logistics",
-          "agriculture": "Farms", "education": "Learning"}
+NAME_A = [
+    "Northgate",
+    "Riverside",
+    "Oakfield",
+    "Summit",
+    "Meridian",
+    "Kingsway",
+    "Harbour",
+    "Greenline",
+    "Pennine",
+    "Severn",
+    "Thames",
+    "Beacon",
+    "Crown",
+    "Sterling",
+    "Apex",
+    "Westfield",
+    "Eastbrook",
+    "Millstone",
+    "Ashford",
+    "Brightwater",
+    "Foxley",
+    "Moor",
+]
+NAME_B = {
+    "engineering": "Engineering",
+    "digital and IT": "Digital",
+    "science and research": "Laboratories",
+    "manufacturing": "Manufacturing",
+    "energy": "Energy",
+    "construction": "Construction",
+    "health and care": "Health",
+    "finance": "Finance",
+    "law": "Legal",
+    "creative and media": "Studios",
+    "retail": "Retail",
+    "hospitality": "Hotels",
+    "public services": "Services",
+    "logistics": "Logistics",
+    "agriculture": "Farms",
+    "education": "Learning",
+}
 
 # (type, weight, capacity range, request pupils range)
 TYPES = {
@@ -153,8 +211,13 @@ def _employers(rng: np.random.Generator, n: int, schools: list[School]) -> list[
         name = f"{NAME_A[int(rng.integers(len(NAME_A)))]} {NAME_B[sector]} {i + 1}"
         rows.append(
             dict(
-                name=name, kind=kind, sector=sector, postcode=school.postcode or "",
-                lat=float(lat), lon=float(lon), area_id=school.area_id,
+                name=name,
+                kind=kind,
+                sector=sector,
+                postcode=school.postcode or "",
+                lat=float(lat),
+                lon=float(lon),
+                area_id=school.area_id,
                 contact_name=f"Volunteer lead {i + 1}",
                 contact_email=f"contact{i + 1}@employer{i + 1}.example",
                 dbs_checked=bool(rng.random() < 0.7),
@@ -170,12 +233,14 @@ def _offers(rng: np.random.Generator, n: int, employers: list[Employer]) -> list
     types = list(TYPES)
     type_w = np.array([TYPES[t][0] for t in types], dtype=float)
     rows = []
-    for i in range(n):
+    for _ in range(n):
         emp = employers[int(rng.integers(len(employers)))]
         kind = str(rng.choice(types, p=type_w / type_w.sum()))
         stem = SECTORS[emp.sector][0]
         cap_lo, cap_hi = TYPES[kind][1]
-        virtual = kind in ("talk", "mentoring", "mock_interview", "cv_workshop") and rng.random() < 0.2
+        virtual = (
+            kind in ("talk", "mentoring", "mock_interview", "cv_workshop") and rng.random() < 0.2
+        )
         if kind == "work_experience":
             year_min, year_max = 10, 12
         else:
@@ -183,22 +248,42 @@ def _offers(rng: np.random.Generator, n: int, employers: list[Employer]) -> list
             year_max = int(rng.integers(year_min, 14))
         earliest, latest = _window(rng, (30, 150))
         challenges = bool(rng.random() < (0.3 if stem else 0.12))
-        sen = sorted(set(rng.choice(SEN_CODES, size=int(rng.integers(1, 4)), replace=False))) \
-            if rng.random() < 0.3 else []
-        delivery = "virtual" if virtual else (
-            "at_workplace" if kind in ("workplace_visit", "work_experience") else
-            str(rng.choice(["at_school", "at_workplace"], p=[0.7, 0.3])))
+        sen = (
+            sorted(set(rng.choice(SEN_CODES, size=int(rng.integers(1, 4)), replace=False)))
+            if rng.random() < 0.3
+            else []
+        )
+        delivery = (
+            "virtual"
+            if virtual
+            else (
+                "at_workplace"
+                if kind in ("workplace_visit", "work_experience")
+                else str(rng.choice(["at_school", "at_workplace"], p=[0.7, 0.3]))
+            )
+        )
         rows.append(
             dict(
                 employer_id=emp.id,
                 title=f"{kind.replace('_', ' ').capitalize()} with {emp.name}",
                 description=f"A {kind.replace('_', ' ')} about careers in {emp.sector}.",
-                type=kind, sector=emp.sector, stem=stem, challenges_stereotype=challenges,
+                type=kind,
+                sector=emp.sector,
+                stem=stem,
+                challenges_stereotype=challenges,
                 stereotype_note=(str(rng.choice(STEREOTYPE_NOTES[stem])) if challenges else ""),
-                sen_support=[str(s) for s in sen], year_min=year_min, year_max=year_max,
-                capacity=int(rng.integers(cap_lo, cap_hi + 1)), delivery=delivery,
-                max_km=float(rng.choice([10, 15, 20, 30, 40])), postcode=emp.postcode,
-                lat=emp.lat, lon=emp.lon, earliest=earliest, latest=latest, status="open",
+                sen_support=[str(s) for s in sen],
+                year_min=year_min,
+                year_max=year_max,
+                capacity=int(rng.integers(cap_lo, cap_hi + 1)),
+                delivery=delivery,
+                max_km=float(rng.choice([10, 15, 20, 30, 40])),
+                postcode=emp.postcode,
+                lat=emp.lat,
+                lon=emp.lon,
+                earliest=earliest,
+                latest=latest,
+                status="open",
             )
         )
     return rows
@@ -227,11 +312,17 @@ def _requests(rng: np.random.Generator, n: int, schools: list[School]) -> list[d
             sen = [str(rng.choice(SEN_CODES))]
         rows.append(
             dict(
-                school_id=school.id, type=kind, year_group=year, pupils=pupils,
-                earliest=earliest, latest=latest,
+                school_id=school.id,
+                type=kind,
+                year_group=year,
+                pupils=pupils,
+                earliest=earliest,
+                latest=latest,
                 stem_goal=bool(rng.random() < (0.6 if school.gender == "girls" else 0.35)),
                 stereotype_goal=bool(rng.random() < (0.5 if school.gender != "mixed" else 0.2)),
-                sen_needs=sen, notes="", status="open",
+                sen_needs=sen,
+                notes="",
+                status="open",
             )
         )
     return rows
@@ -279,8 +370,9 @@ def _demo_users() -> dict[str, str]:
     }
     if db.session.scalar(select(User).where(User.email == emails["admin"])) is not None:
         return emails
-    accounts.create_user(email=emails["admin"], name="Demo admin", role="admin",
-                         password=DEMO_PASSWORD)
+    accounts.create_user(
+        email=emails["admin"], name="Demo admin", role="admin", password=DEMO_PASSWORD
+    )
     # The coordinator looks after the busiest area and a rural one, so both stories show.
     busiest = db.session.execute(
         select(School.area_id, func.count(EncounterRequest.id).label("n"))
@@ -292,24 +384,47 @@ def _demo_users() -> dict[str, str]:
     ).first()
     area_ids = [busiest.area_id] if busiest else []
     rural = db.session.scalar(
-        select(School.area_id).where(School.rural.is_(True), School.area_id.is_not(None))
-        .order_by(School.id).limit(1)
+        select(School.area_id)
+        .where(School.rural.is_(True), School.area_id.is_not(None))
+        .order_by(School.id)
+        .limit(1)
     )
     if rural and rural not in area_ids:
         area_ids.append(rural)
-    accounts.create_user(email=emails["coordinator"], name="Demo coordinator",
-                         role="coordinator", password=DEMO_PASSWORD,
-                         areas=[db.session.get(Area, i) for i in area_ids])
+    accounts.create_user(
+        email=emails["coordinator"],
+        name="Demo coordinator",
+        role="coordinator",
+        password=DEMO_PASSWORD,
+        areas=[db.session.get(Area, i) for i in area_ids],
+    )
     employer = db.session.scalar(
-        select(Employer).join(Offer).group_by(Employer.id)
-        .order_by(func.count(Offer.id).desc(), Employer.id).limit(1)
+        select(Employer)
+        .join(Offer)
+        .group_by(Employer.id)
+        .order_by(func.count(Offer.id).desc(), Employer.id)
+        .limit(1)
     )
-    accounts.create_user(email=emails["employer"], name="Demo employer", role="employer",
-                         password=DEMO_PASSWORD, employer=employer)
+    accounts.create_user(
+        email=emails["employer"],
+        name="Demo employer",
+        role="employer",
+        password=DEMO_PASSWORD,
+        employer=employer,
+    )
     school = db.session.scalar(
-        select(School).join(EncounterRequest).where(School.area_id.in_(area_ids or [-1]))
-        .group_by(School.id).order_by(func.count(EncounterRequest.id).desc(), School.id).limit(1)
+        select(School)
+        .join(EncounterRequest)
+        .where(School.area_id.in_(area_ids or [-1]))
+        .group_by(School.id)
+        .order_by(func.count(EncounterRequest.id).desc(), School.id)
+        .limit(1)
     )
-    accounts.create_user(email=emails["school"], name="Demo careers leader", role="school",
-                         password=DEMO_PASSWORD, school=school)
+    accounts.create_user(
+        email=emails["school"],
+        name="Demo careers leader",
+        role="school",
+        password=DEMO_PASSWORD,
+        school=school,
+    )
     return emails

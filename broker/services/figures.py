@@ -8,8 +8,12 @@ from broker.extensions import db
 from broker.models import Encounter, EncounterRequest, Match, Offer, School
 
 
-def match_counts(*, employer_id: int | None = None, school_id: int | None = None,
-                 area_ids: list[int] | None = None) -> dict[str, int]:
+def match_counts(
+    *,
+    employer_id: int | None = None,
+    school_id: int | None = None,
+    area_ids: list[int] | None = None,
+) -> dict[str, int]:
     """Return the number of matches in each status, for one employer, school or set of areas."""
     query = select(Match.status, func.count()).group_by(Match.status)
     if employer_id is not None:

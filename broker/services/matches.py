@@ -67,8 +67,11 @@ def transition(match: Match, to_status: str, *, by: User | None, reason: str = "
             f"This match is {match.status}; it cannot become {to_status}.", field="status"
         )
     event = MatchEvent(
-        match=match, from_status=match.status, to_status=to_status,
-        by_id=by.id if by is not None else None, reason=reason,
+        match=match,
+        from_status=match.status,
+        to_status=to_status,
+        by_id=by.id if by is not None else None,
+        reason=reason,
     )
     db.session.add(event)
     match.status = to_status
@@ -102,8 +105,12 @@ def approve_match(match: Match, *, by: User) -> Match:
     _require_coordinator(match, by)
     transition(match, "approved", by=by)
     db.session.flush()
-    _tell(_school_users(match) + _employer_users(match), "match_approved",
-          "A match is waiting for your answer", match)
+    _tell(
+        _school_users(match) + _employer_users(match),
+        "match_approved",
+        "A match is waiting for your answer",
+        match,
+    )
     return match
 
 
@@ -117,9 +124,7 @@ def reject_match(match: Match, *, by: User, reason: str) -> Match:
     return match
 
 
-def respond_to_match(
-    match: Match, *, by: User, side: str, accept: bool, reason: str = ""
-) -> Match:
+def respond_to_match(match: Match, *, by: User, side: str, accept: bool, reason: str = "") -> Match:
     """Record the school's or the employer's answer to an approved match.
 
     When both have accepted, the match is accepted; a decline ends it and releases the
@@ -141,12 +146,17 @@ def respond_to_match(
         if match.school_response == "accepted" and match.employer_response == "accepted":
             transition(match, "accepted", by=by)
             db.session.flush()
-            _tell(_school_users(match) + _employer_users(match), "match_accepted",
-                  "Confirmed: an encounter is booked", match)
+            _tell(
+                _school_users(match) + _employer_users(match),
+                "match_accepted",
+                "Confirmed: an encounter is booked",
+                match,
+            )
     else:
         if not reason.strip():
-            raise ServiceError("Say why you are declining, so the coordinator can help.",
-                               field="reason")
+            raise ServiceError(
+                "Say why you are declining, so the coordinator can help.", field="reason"
+            )
         setattr(match, f"{side}_response", "declined")
         match.response_reason = reason.strip()
         transition(match, "declined", by=by, reason=reason.strip())
@@ -171,8 +181,12 @@ def cancel_match(match: Match, *, by: User, reason: str) -> Match:
         raise ServiceError("Say why the encounter is cancelled.", field="reason")
     transition(match, "cancelled", by=by, reason=reason.strip())
     db.session.flush()
-    _tell(_school_users(match) + _employer_users(match), "match_cancelled",
-          "An encounter was cancelled", match)
+    _tell(
+        _school_users(match) + _employer_users(match),
+        "match_cancelled",
+        "An encounter was cancelled",
+        match,
+    )
     return match
 
 
@@ -187,8 +201,10 @@ def record_delivery(
     if by.role == "school" and by.school_id != match.request.school_id:
         raise NotAllowed("Only the school can record delivery for its own matches.")
     if match.status != "accepted":
-        raise Conflict(f"This match is {match.status}; only a confirmed encounter can be "
-                       "recorded as delivered.")
+        raise Conflict(
+            f"This match is {match.status}; only a confirmed encounter can be "
+            "recorded as delivered."
+        )
     if pupils_reached < 0:
         raise ServiceError("Pupils who took part cannot be negative.", field="pupils_reached")
     if pupils_reached > match.pupils * 2:
@@ -196,8 +212,9 @@ def record_delivery(
             f"{pupils_reached} pupils is far more than the {match.pupils} planned; check it.",
             field="pupils_reached",
         )
-    encounter = Encounter(match=match, delivered_on=delivered_on, pupils_reached=pupils_reached,
-                          recorded_by_id=by.id)
+    encounter = Encounter(
+        match=match, delivered_on=delivered_on, pupils_reached=pupils_reached, recorded_by_id=by.id
+    )
     db.session.add(encounter)
     transition(match, "delivered", by=by)
     db.session.flush()
@@ -230,15 +247,20 @@ def give_feedback(
     if pupil_voice_score is not None and not 1 <= pupil_voice_score <= 5:
         raise ServiceError("Give the pupils' score from 1 to 5.", field="pupil_voice_score")
     exists = db.session.scalar(
-        select(Feedback.id).where(Feedback.encounter_id == encounter.id,
-                                  Feedback.by_role == by_role)
+        select(Feedback.id).where(
+            Feedback.encounter_id == encounter.id, Feedback.by_role == by_role
+        )
     )
     if exists is not None:
         raise Conflict("Feedback has already been given for this encounter.")
     feedback = Feedback(
-        encounter=encounter, by_role=by_role, rating=rating,
-        pupil_voice_score=pupil_voice_score, would_welcome_again=would_welcome_again,
-        comment=comment.strip(), by_id=by.id,
+        encounter=encounter,
+        by_role=by_role,
+        rating=rating,
+        pupil_voice_score=pupil_voice_score,
+        would_welcome_again=would_welcome_again,
+        comment=comment.strip(),
+        by_id=by.id,
     )
     db.session.add(feedback)
     db.session.flush()

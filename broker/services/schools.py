@@ -21,8 +21,18 @@ RURAL_RADIUS_KM = 10.0
 RURAL_MAX_NEIGHBOURS = 3
 EARTH_RADIUS_KM = 6371.0088
 
-_FIELDS = ("name", "postcode", "lat", "lon", "kind", "gender", "phase", "pupils", "fsm_pct",
-           "la_name")
+_FIELDS = (
+    "name",
+    "postcode",
+    "lat",
+    "lon",
+    "kind",
+    "gender",
+    "phase",
+    "pupils",
+    "fsm_pct",
+    "la_name",
+)
 
 
 @dataclass

@@ -15,11 +15,21 @@ def _post_form(client, url, data):
 
 
 def test_employer_registers_and_lands_on_dashboard(client):
-    response = _post_form(client, "/auth/register/employer", {
-        "organisation": "Severn Engineering", "kind": "business", "sector": "engineering",
-        "postcode": "bs1 4dj", "name": "Asha Patel", "email": "Asha@Severn.example",
-        "phone": "", "password": PASSWORD, "confirm": PASSWORD,
-    })
+    response = _post_form(
+        client,
+        "/auth/register/employer",
+        {
+            "organisation": "Severn Engineering",
+            "kind": "business",
+            "sector": "engineering",
+            "postcode": "bs1 4dj",
+            "name": "Asha Patel",
+            "email": "Asha@Severn.example",
+            "phone": "",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
+    )
     assert response.status_code == 302
     user = db.session.scalar(select(User).where(User.email == "asha@severn.example"))
     assert user is not None and user.role == "employer"
@@ -35,11 +45,20 @@ def test_employer_registers_and_lands_on_dashboard(client):
 
 
 def test_employer_registration_rejects_unknown_postcode_and_writes_nothing(client):
-    response = _post_form(client, "/auth/register/employer", {
-        "organisation": "Nowhere Ltd", "kind": "business", "sector": "retail",
-        "postcode": "ZZ99 9ZZ", "name": "N", "email": "n@nowhere.example",
-        "password": PASSWORD, "confirm": PASSWORD,
-    })
+    response = _post_form(
+        client,
+        "/auth/register/employer",
+        {
+            "organisation": "Nowhere Ltd",
+            "kind": "business",
+            "sector": "retail",
+            "postcode": "ZZ99 9ZZ",
+            "name": "N",
+            "email": "n@nowhere.example",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
+    )
     assert response.status_code == 400
     body = response.get_data(as_text=True)
     assert "ZZ99 9ZZ" in body or "ZZ99" in body
@@ -48,11 +67,20 @@ def test_employer_registration_rejects_unknown_postcode_and_writes_nothing(clien
 
 
 def test_employer_registration_rejects_malformed_postcode(client):
-    response = _post_form(client, "/auth/register/employer", {
-        "organisation": "Bad Postcode Ltd", "kind": "business", "sector": "retail",
-        "postcode": "not a postcode", "name": "N", "email": "b@bad.example",
-        "password": PASSWORD, "confirm": PASSWORD,
-    })
+    response = _post_form(
+        client,
+        "/auth/register/employer",
+        {
+            "organisation": "Bad Postcode Ltd",
+            "kind": "business",
+            "sector": "retail",
+            "postcode": "not a postcode",
+            "name": "N",
+            "email": "b@bad.example",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
+    )
     assert response.status_code == 400
     assert "postcode" in response.get_data(as_text=True).lower()
     assert db.session.scalar(select(func.count()).select_from(User)) == 0
@@ -60,10 +88,17 @@ def test_employer_registration_rejects_malformed_postcode(client):
 
 def test_school_registers_by_urn_and_gets_its_details(client, make_school):
     school = make_school(urn=137000, name="Hillside Academy")
-    response = _post_form(client, "/auth/register/school", {
-        "urn": "137000", "name": "Careers Lead", "email": "lead@hillside.example",
-        "password": PASSWORD, "confirm": PASSWORD,
-    })
+    response = _post_form(
+        client,
+        "/auth/register/school",
+        {
+            "urn": "137000",
+            "name": "Careers Lead",
+            "email": "lead@hillside.example",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
+    )
     assert response.status_code == 302
     user = db.session.scalar(select(User).where(User.email == "lead@hillside.example"))
     assert user.school_id == school.id
@@ -72,10 +107,17 @@ def test_school_registers_by_urn_and_gets_its_details(client, make_school):
 
 
 def test_school_registration_with_unknown_urn_names_the_field(client):
-    response = _post_form(client, "/auth/register/school", {
-        "urn": "123456", "name": "X", "email": "x@x.example",
-        "password": PASSWORD, "confirm": PASSWORD,
-    })
+    response = _post_form(
+        client,
+        "/auth/register/school",
+        {
+            "urn": "123456",
+            "name": "X",
+            "email": "x@x.example",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
+    )
     assert response.status_code == 400
     assert "No school with URN 123456" in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(User)) == 0
@@ -83,16 +125,36 @@ def test_school_registration_with_unknown_urn_names_the_field(client):
 
 def test_duplicate_email_and_short_password_are_refused(client, make_user):
     make_user(email="taken@example.org")
-    response = _post_form(client, "/auth/register/employer", {
-        "organisation": "Dup", "kind": "business", "sector": "retail", "postcode": "SW1A 1AA",
-        "name": "D", "email": "TAKEN@example.org", "password": PASSWORD, "confirm": PASSWORD,
-    })
+    response = _post_form(
+        client,
+        "/auth/register/employer",
+        {
+            "organisation": "Dup",
+            "kind": "business",
+            "sector": "retail",
+            "postcode": "SW1A 1AA",
+            "name": "D",
+            "email": "TAKEN@example.org",
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+        },
+    )
     assert response.status_code == 400
     assert "already exists" in response.get_data(as_text=True)
-    response = _post_form(client, "/auth/register/employer", {
-        "organisation": "Short", "kind": "business", "sector": "retail", "postcode": "SW1A 1AA",
-        "name": "S", "email": "s@example.org", "password": "short", "confirm": "short",
-    })
+    response = _post_form(
+        client,
+        "/auth/register/employer",
+        {
+            "organisation": "Short",
+            "kind": "business",
+            "sector": "retail",
+            "postcode": "SW1A 1AA",
+            "name": "S",
+            "email": "s@example.org",
+            "password": "short",
+            "confirm": "short",
+        },
+    )
     assert response.status_code == 400
     assert db.session.scalar(select(func.count()).select_from(User)) == 1
 
@@ -120,8 +182,10 @@ def test_login_next_must_be_local(client, make_user):
     user = make_user(role="admin")
     page = client.get("/auth/login")
     token = csrf_token_from(page.get_data(as_text=True))
-    response = client.post("/auth/login?next=https://evil.example/", data={
-        "email": user.email, "password": PASSWORD, "csrf_token": token})
+    response = client.post(
+        "/auth/login?next=https://evil.example/",
+        data={"email": user.email, "password": PASSWORD, "csrf_token": token},
+    )
     assert response.status_code == 302
     assert "evil.example" not in response.headers["Location"]
 
@@ -133,8 +197,7 @@ def test_post_without_csrf_token_is_rejected(client, make_user):
     assert client.get("/admin/").status_code == 302
 
 
-def test_roles_cannot_open_other_blueprints(client, auth, make_user, make_employer,
-                                            make_school):
+def test_roles_cannot_open_other_blueprints(client, auth, make_user, make_employer, make_school):
     employer_user = make_user(role="employer", employer_id=make_employer().id)
     auth.login(employer_user)
     assert client.get("/employer/").status_code == 200

@@ -46,19 +46,35 @@ def test_full_lifecycle_to_feedback(people, match):
     assert match.status == "approved"  # waiting for the employer still
     svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=True)
     assert match.status == "accepted"
-    encounter = svc.record_delivery(match, by=people["school_user"],
-                                    delivered_on=date(2027, 2, 1), pupils_reached=18)
+    encounter = svc.record_delivery(
+        match, by=people["school_user"], delivered_on=date(2027, 2, 1), pupils_reached=18
+    )
     assert match.status == "delivered" and encounter.pupils_reached == 18
-    feedback = svc.give_feedback(encounter, by=people["school_user"], by_role="school",
-                                 rating=5, pupil_voice_score=4, would_welcome_again=True)
+    feedback = svc.give_feedback(
+        encounter,
+        by=people["school_user"],
+        by_role="school",
+        rating=5,
+        pupil_voice_score=4,
+        would_welcome_again=True,
+    )
     assert feedback.pupil_voice_score == 4
     db.session.commit()
-    history = [e.to_status for e in db.session.scalars(
-        select(MatchEvent).where(MatchEvent.match_id == match.id).order_by(MatchEvent.id))]
+    history = [
+        e.to_status
+        for e in db.session.scalars(
+            select(MatchEvent).where(MatchEvent.match_id == match.id).order_by(MatchEvent.id)
+        )
+    ]
     assert history == ["approved", "accepted", "delivered"]
     actions = set(db.session.scalars(select(AuditEntry.action)))
-    assert {"match.approved", "match.school_accepted", "match.accepted",
-            "match.delivered", "encounter.feedback"} <= actions
+    assert {
+        "match.approved",
+        "match.school_accepted",
+        "match.accepted",
+        "match.delivered",
+        "encounter.feedback",
+    } <= actions
     templates = sorted(db.session.scalars(select(OutboxMessage.template)))
     assert templates.count("match_approved") == 2 and templates.count("match_accepted") == 2
 
@@ -76,8 +92,7 @@ def test_sides_cannot_answer_for_each_other_or_before_approval(people, match):
         svc.respond_to_match(match, by=people["school_user"], side="school", accept=True)
     svc.approve_match(match, by=people["coordinator"])
     with pytest.raises(NotAllowed):
-        svc.respond_to_match(match, by=people["other_employer_user"], side="employer",
-                             accept=True)
+        svc.respond_to_match(match, by=people["other_employer_user"], side="employer", accept=True)
     with pytest.raises(NotAllowed):
         svc.respond_to_match(match, by=people["school_user"], side="employer", accept=True)
 
@@ -87,8 +102,13 @@ def test_decline_needs_a_reason_and_releases_capacity(people, match):
     assert svc.offer_pupils_held(match.offer) == 20
     with pytest.raises(ServiceError):
         svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=False)
-    svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=False,
-                         reason="Our volunteers are off that week")
+    svc.respond_to_match(
+        match,
+        by=people["employer_user"],
+        side="employer",
+        accept=False,
+        reason="Our volunteers are off that week",
+    )
     assert match.status == "declined"
     assert svc.offer_pupils_held(match.offer) == 0
     assert svc.request_pupils_held(match.request) == 0
@@ -104,16 +124,19 @@ def test_reject_needs_reason_and_terminal_states_stay_put(people, match):
 
 def test_delivery_only_after_acceptance_and_feedback_once(people, match):
     with pytest.raises(Conflict):
-        svc.record_delivery(match, by=people["school_user"], delivered_on=date(2027, 2, 1),
-                            pupils_reached=10)
+        svc.record_delivery(
+            match, by=people["school_user"], delivered_on=date(2027, 2, 1), pupils_reached=10
+        )
     svc.approve_match(match, by=people["coordinator"])
     svc.respond_to_match(match, by=people["school_user"], side="school", accept=True)
     svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=True)
     with pytest.raises(ServiceError):
-        svc.record_delivery(match, by=people["school_user"], delivered_on=date(2027, 2, 1),
-                            pupils_reached=-1)
-    encounter = svc.record_delivery(match, by=people["employer_user"],
-                                    delivered_on=date(2027, 2, 1), pupils_reached=20)
+        svc.record_delivery(
+            match, by=people["school_user"], delivered_on=date(2027, 2, 1), pupils_reached=-1
+        )
+    encounter = svc.record_delivery(
+        match, by=people["employer_user"], delivered_on=date(2027, 2, 1), pupils_reached=20
+    )
     svc.give_feedback(encounter, by=people["employer_user"], by_role="employer", rating=4)
     with pytest.raises(Conflict):
         svc.give_feedback(encounter, by=people["employer_user"], by_role="employer", rating=3)
