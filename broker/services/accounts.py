@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from broker.extensions import db
-from broker.geo import PostcodeError, geocode
 from broker.models import ROLES, Area, Employer, School, User, utcnow
 from broker.services import audit
 from broker.services.errors import ServiceError
+from broker.services.places import locate
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -85,10 +85,7 @@ def register_employer(data: EmployerRegistration) -> User:
     email = _check_new_login(data.email, data.password)
     if not data.organisation.strip():
         raise ServiceError("Give your organisation's name.", field="organisation")
-    try:
-        place = geocode(data.postcode)
-    except PostcodeError as exc:
-        raise ServiceError(str(exc), field="postcode") from exc
+    place = locate(data.postcode)
     employer = Employer(
         name=data.organisation.strip(),
         kind=data.kind,
