@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
 
-from broker.admin.forms import StaffUserForm
+from broker.admin.forms import ConfirmForm, SchoolsImportForm, StaffUserForm
 from broker.auth.access import role_guard
+from broker.cli import load_schools
 from broker.extensions import db
+from broker.gias import SchoolFileError
 from broker.models import Area, Employer, EncounterRequest, Match, Offer, School, User
 from broker.pagination import paginate
-from broker.services import accounts
+from broker.services import accounts, audit
 from broker.services.errors import ServiceError
 
 bp = Blueprint("admin", __name__)
@@ -42,7 +47,7 @@ def users():
     if role := request.args.get("role"):
         query = query.where(User.role == role)
     page = paginate(query, page=request.args.get("page", 1, type=int))
-    return render_template("admin/users.html", page=page)
+    return render_template("admin/users.html", page=page, form=ConfirmForm())
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -69,3 +74,57 @@ def new_user():
             flash("User created.", "success")
             return redirect(url_for("admin.users"))
     return render_template("admin/new_user.html", form=form), 400 if form.errors else 200
+
+
+@bp.get("/areas")
+def areas():
+    schools = (
+        select(Area, func.count(School.id).label("schools"))
+        .outerjoin(School, School.area_id == Area.id)
+        .group_by(Area.id)
+        .order_by(Area.name)
+    )
+    page = paginate(schools, page=request.args.get("page", 1, type=int), rows=True)
+    return render_template("admin/areas.html", page=page)
+
+
+@bp.route("/users/<int:user_id>/active", methods=["POST"])
+def toggle_active(user_id: int):
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    try:
+        accounts.set_active(user, not user.active, by=current_user)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        db.session.commit()
+        flash(f"{user.email} is now {'active' if user.active else 'deactivated'}.", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_schools():
+    form = SchoolsImportForm()
+    report = None
+    if form.validate_on_submit():
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "schools.csv"
+            form.file.data.save(path)
+            try:
+                report = load_schools(path, quiet=True)
+            except SchoolFileError as exc:
+                db.session.rollback()
+                form.file.errors.append(str(exc))
+            else:
+                audit.record(
+                    "schools.imported", "School", by=current_user, summary=report.summary()
+                )
+                db.session.commit()
+                flash(f"Imported: {report.summary()}.", "success")
+    status = 400 if form.errors else 200
+    return render_template("admin/import.html", form=form, report=report), status

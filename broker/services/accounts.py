@@ -174,3 +174,12 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     user.last_login_at = utcnow()
     return user
+
+
+def set_active(user: User, active: bool, *, by: User) -> User:
+    """Activate or deactivate a user; admins cannot lock themselves out."""
+    if user.id == by.id and not active:
+        raise ServiceError("You cannot deactivate your own account.")
+    user.active = active
+    audit.record("user.activated" if active else "user.deactivated", user, by=by)
+    return user

@@ -9,11 +9,14 @@ from broker.models import AuditEntry, User
 
 
 def record(action: str, obj: Any, *, by: User | None, **details: Any) -> AuditEntry:
-    """Add an audit entry for ``action`` on ``obj`` by ``by`` (None for the system)."""
+    """Add an audit entry for ``action`` on ``obj`` by ``by`` (None for the system).
+
+    ``obj`` is a model instance, or a string naming a kind of object for actions on many.
+    """
     entry = AuditEntry(
         action=action,
-        object_type=type(obj).__name__,
-        object_id=getattr(obj, "id", None),
+        object_type=obj if isinstance(obj, str) else type(obj).__name__,
+        object_id=None if isinstance(obj, str) else getattr(obj, "id", None),
         user_id=by.id if by is not None else None,
         details={k: _plain(v) for k, v in details.items()},
     )

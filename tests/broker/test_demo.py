@@ -1,0 +1,52 @@
+"""The demo: real schools, seeded employers concentrated in cities, one login per role."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import func, select
+
+from broker.cli import SHIPPED_SCHOOLS
+from broker.extensions import db
+from broker.models import Employer, EncounterRequest, Offer, School, User
+from broker.services.demo import DEMO_PASSWORD, DemoSize, load_demo
+
+
+def _count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_small_demo_loads_same_data_each_time_with_logins(app, client, auth):
+    size = DemoSize(employers=60, offers=200, requests=300)
+    logins = load_demo(size=size, seed=7, schools_file=SHIPPED_SCHOOLS)
+    assert _count(School) == 3218
+    assert (_count(Employer), _count(Offer), _count(EncounterRequest)) == (60, 200, 300)
+    first_offer = db.session.scalar(select(Offer.title).order_by(Offer.id))
+    # Loading again adds nothing.
+    load_demo(size=size, seed=7, schools_file=SHIPPED_SCHOOLS)
+    assert _count(Offer) == 200
+    assert set(logins.emails) == {"admin", "coordinator", "employer", "school"}
+    for role, email in logins.emails.items():
+        user = db.session.scalar(select(User).where(User.email == email))
+        assert user.role == role
+        auth.login(email, DEMO_PASSWORD)
+        assert client.get("/", follow_redirects=True).status_code == 200
+        auth.logout()
+    assert db.session.scalar(select(User).where(User.role == "coordinator")).areas
+    assert first_offer
+
+
+def test_demo_offers_cluster_in_cities_so_rural_schools_are_short(app):
+    load_demo(
+        size=DemoSize(employers=300, offers=900, requests=10), seed=3, schools_file=SHIPPED_SCHOOLS
+    )
+    offers = np.array(db.session.execute(select(Offer.lat, Offer.lon)).all())
+    schools = db.session.execute(select(School.lat, School.lon, School.rural)).all()
+
+    def offers_within_15km(lat: float, lon: float) -> int:
+        d_lat = np.radians(offers[:, 0] - lat)
+        d_lon = np.radians(offers[:, 1] - lon) * np.cos(np.radians(lat))
+        return int(((np.hypot(d_lat, d_lon) * 6371) < 15).sum())
+
+    rural = [offers_within_15km(s.lat, s.lon) for s in schools if s.rural]
+    urban = [offers_within_15km(s.lat, s.lon) for s in schools if not s.rural]
+    assert np.median(rural) * 3 < np.median(urban)
