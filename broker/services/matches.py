@@ -8,6 +8,7 @@ the people concerned are told through the outbox.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy import func, select
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from broker.extensions import db
 from broker.models import (
     LIVE_MATCH_STATUSES,
+    LOCKED_MATCH_STATUSES,
     Encounter,
     EncounterRequest,
     Feedback,
@@ -22,8 +24,10 @@ from broker.models import (
     MatchEvent,
     Offer,
     User,
+    utcnow,
 )
 from broker.services import audit
+from broker.services import matching as adapter
 from broker.services.errors import Conflict, NotAllowed, ServiceError
 from broker.services.notify import notify
 
@@ -100,11 +104,150 @@ def _require_coordinator(match: Match, by: User) -> None:
         raise NotAllowed("Only a coordinator for this school's area can do that.")
 
 
+def locked_pupils(
+    *, offer_id: int | None = None, request_id: int | None = None, exclude: Match | None = None
+) -> int:
+    """Return the pupils that locked matches (approved and later) hold on an offer or request."""
+    query = select(func.coalesce(func.sum(Match.pupils), 0)).where(
+        Match.status.in_(LOCKED_MATCH_STATUSES)
+    )
+    if offer_id is not None:
+        query = query.where(Match.offer_id == offer_id)
+    if request_id is not None:
+        query = query.where(Match.request_id == request_id)
+    if exclude is not None and exclude.id is not None:
+        query = query.where(Match.id != exclude.id)
+    return int(db.session.scalar(query) or 0)
+
+
+def lock_rows(
+    matches: Sequence[Match] = (), requests: Sequence[int] = (), offers: Sequence[int] = ()
+) -> None:
+    """Lock rows with SELECT ... FOR UPDATE, always matches, then requests, then offers.
+
+    One global order (by table, then id) means two coordinators can never deadlock, and the
+    capacity sums read after the locks see every committed approval. SQLite serialises
+    writers anyway and ignores FOR UPDATE.
+    """
+    match_ids = sorted({m.id for m in matches})
+    if match_ids:
+        db.session.scalars(
+            select(Match)
+            .where(Match.id.in_(match_ids))
+            .order_by(Match.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+    for model, ids in ((EncounterRequest, requests), (Offer, offers)):
+        wanted = sorted(set(ids))
+        if wanted:
+            db.session.scalars(
+                select(model)
+                .where(model.id.in_(wanted))
+                .order_by(model.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).all()
+
+
+def check_room(
+    offer: Offer, request: EncounterRequest, pupils: int, *, exclude: Match | None = None
+) -> None:
+    """Raise :class:`Conflict` if ``pupils`` more would over-allocate the offer or the request.
+
+    Call with the rows locked (:func:`lock_rows`) so the check holds until the commit.
+    """
+    free = offer.capacity - locked_pupils(offer_id=offer.id, exclude=exclude)
+    if pupils > free:
+        raise Conflict(
+            f"{offer.title} has only {max(free, 0)} of {offer.capacity} places left; "
+            f"{pupils} pupils do not fit.",
+            field="pupils",
+        )
+    wanted = request.pupils - locked_pupils(request_id=request.id, exclude=exclude)
+    if pupils > wanted:
+        raise Conflict(
+            f"The school asked for {request.pupils} pupils and {request.pupils - wanted} are "
+            f"already placed; {pupils} more would be too many.",
+            field="pupils",
+        )
+
+
 def approve_match(match: Match, *, by: User) -> Match:
-    """Approve a proposal as a coordinator; both sides are then asked to accept."""
+    """Approve a proposal as a coordinator; both sides are then asked to accept.
+
+    The offer and request rows are locked first, so two coordinators approving against an
+    offer's last places never over-allocate it: the second sees the first's approval.
+    """
     _require_coordinator(match, by)
+    lock_rows([match], [match.request_id], [match.offer_id])
+    if match.status == "proposed":
+        check_room(match.offer, match.request, match.pupils, exclude=match)
     transition(match, "approved", by=by)
     db.session.flush()
+    _tell(
+        _school_users(match) + _employer_users(match),
+        "match_approved",
+        "A match is waiting for your answer",
+        match,
+    )
+    return match
+
+
+def hand_match(
+    request: EncounterRequest, offer: Offer, pupils: int, *, by: User, note: str = ""
+) -> Match:
+    """Make a match by hand as a coordinator; it is approved at once and both sides asked.
+
+    The pair must pass the matching engine's own hard rules (type, year group, dates,
+    distance, SEN needs, audience), the offer must be open and vetted, and the pupils must
+    fit the places and demand left after other approved matches.
+    """
+    if by.role != "admin" and (
+        by.role != "coordinator" or request.school.area_id not in {a.id for a in by.areas}
+    ):
+        raise NotAllowed("Only a coordinator for this school's area can match it by hand.")
+    if pupils < 1:
+        raise ServiceError("Match at least one pupil.", field="pupils")
+    lock_rows([], [request.id], [offer.id])
+    if request.status != "open":
+        raise Conflict(f"This request is {request.status}.", field="request")
+    candidate = adapter.pair_allowed(request, offer, adapter.local_today(utcnow()))
+    if candidate is None:
+        raise ServiceError(
+            "This offer cannot serve this request under the matching rules (type, year group, "
+            "dates and blackouts, distance, SEN needs, audience, vetting, or it is not open).",
+            field="offer",
+        )
+    check_room(offer, request, pupils)
+    share = pupils / request.pupils
+    match = Match(
+        request=request,
+        offer=offer,
+        pupils=pupils,
+        status="approved",
+        score=round(candidate.score * share, 3),
+        km=round(candidate.km, 1),
+        reasons=f"made by hand by {by.name}"
+        + (f": {note.strip()}" if note.strip() else "")
+        + f"; {candidate.reasons}",
+        terms={k: round(v * share, 3) for k, v in candidate.terms.items()},
+        created_by_id=by.id,
+    )
+    db.session.add(match)
+    db.session.add(
+        MatchEvent(
+            match=match,
+            from_status=None,
+            to_status="approved",
+            by_id=by.id,
+            reason=note.strip() or "made by hand",
+        )
+    )
+    db.session.flush()
+    audit.record(
+        "match.hand_made", match, by=by, request_id=request.id, offer_id=offer.id, pupils=pupils
+    )
     _tell(
         _school_users(match) + _employer_users(match),
         "match_approved",
@@ -179,6 +322,7 @@ def cancel_match(match: Match, *, by: User, reason: str) -> Match:
         raise NotAllowed("You cannot cancel this match.")
     if not reason.strip():
         raise ServiceError("Say why the encounter is cancelled.", field="reason")
+    was_locked = match.status in LOCKED_MATCH_STATUSES
     transition(match, "cancelled", by=by, reason=reason.strip())
     db.session.flush()
     _tell(
@@ -187,6 +331,9 @@ def cancel_match(match: Match, *, by: User, reason: str) -> Match:
         "An encounter was cancelled",
         match,
     )
+    if was_locked:
+        # A late drop-out: propose replacements now, not the next night.
+        adapter.propose_replacements(match, by=by)
     return match
 
 

@@ -1,0 +1,197 @@
+"""The engine adapter: inputs from the database, the nightly run, and incremental proposals."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+
+from broker.extensions import db
+from broker.models import Match, MatchEvent, MatchRun, OutboxMessage, SchoolBlackout
+from broker.services import matching as adapter
+from broker.services.matches import cancel_match
+
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+
+
+def _vetted(make_employer, **kw):
+    return make_employer(
+        insurance_expires_on=date(2028, 1, 1),
+        risk_assessment_on=date(2026, 10, 1),
+        dbs_checked=True,
+        dbs_renewal_on=date(2028, 1, 1),
+        **kw,
+    )
+
+
+def test_load_inputs_uses_remaining_demand_capacity_and_locked(
+    app, make_school, make_request, make_offer, make_match, make_employer
+):
+    school = make_school()
+    req = make_request(school=school, pupils=30)
+    offer = make_offer(capacity=50, employer=_vetted(make_employer))
+    full = make_offer(capacity=10, employer=_vetted(make_employer))
+    make_match(request=req, offer=offer, pupils=10, status="approved")
+    make_match(request=req, offer=full, pupils=10, status="accepted")
+    make_request(school=school, status="withdrawn")
+    make_request(school=school, latest=date(2026, 11, 30), earliest=date(2026, 11, 1))
+    rejected = make_offer(employer=_vetted(make_employer))
+    make_match(request=req, offer=rejected, pupils=5, status="rejected")
+    proposal = make_match(request=req, offer=rejected, pupils=5, status="proposed")
+    db.session.add(
+        SchoolBlackout(
+            school=school, starts_on=date(2027, 1, 10), ends_on=date(2027, 1, 12), reason="exams"
+        )
+    )
+    db.session.commit()
+
+    inputs = adapter.load_inputs(date(2026, 12, 1))
+
+    assert [r.request_id for r in inputs.requests] == [req.id]
+    # 10 pupils are held on the full offer (left out), so 20 remain, 10 of them locked here.
+    assert inputs.requests[0].pupils == 20
+    assert inputs.requests[0].earliest == date(2027, 1, 1)
+    assert {o.offer_id for o in inputs.offers} == {offer.id, rejected.id}
+    assert [(lk.request_id, lk.offer_id, lk.pupils) for lk in inputs.locked] == [
+        (req.id, offer.id, 10)
+    ]
+    assert inputs.pupils_requested == 10
+    assert inputs.forbidden == [(req.id, rejected.id)]
+    assert inputs.previous == [(req.id, rejected.id)]
+    assert inputs.proposals == {(req.id, rejected.id): [proposal.id]}
+    (s,) = inputs.schools
+    # The request's accepted match counts once, through its locked row in the engine.
+    assert s.encounters_so_far == 0
+    assert s.sectors_seen == frozenset({"engineering"})
+    assert s.avoid_dates == ((date(2027, 1, 10), date(2027, 1, 12)),)
+
+
+def test_offers_blocked_by_vetting_are_left_out(app, make_request, make_offer, make_employer):
+    make_request(type="workplace_visit")
+    make_offer(
+        type="workplace_visit",
+        delivery="at_workplace",
+        employer=make_employer(insurance_expires_on=None),
+    )
+    ok = make_offer(
+        type="workplace_visit", delivery="at_workplace", employer=_vetted(make_employer)
+    )
+    inputs = adapter.load_inputs(date(2026, 12, 1))
+    assert [o.offer_id for o in inputs.offers] == [ok.id]
+
+
+def test_run_replaces_proposals_and_records_changes(
+    app, make_school, make_request, make_offer, make_employer, make_user
+):
+    school = make_school()
+    coordinator = make_user(role="coordinator", areas=[school.area])
+    make_user(role="coordinator", areas=[])
+    r1 = make_request(school=school, pupils=20)
+    r2 = make_request(school=make_school(area=school.area), pupils=20)
+    o1 = make_offer(capacity=20, employer=_vetted(make_employer))
+    run = adapter.run_matching(NOW)
+    db.session.commit()
+    first = {(m.request_id, m.offer_id): m for m in db.session.scalars(select(Match))}
+    assert len(first) == 1 and run.status == "finished"
+    assert run.changes["added"] == 1 and run.changes["withdrawn"] == 0
+    assert run.figures["requests"] == 2 and run.figures["pupils_requested"] == 40
+    assert run.figures["pupils_matched"] == 20
+    assert set(run.figures["seconds"]) >= {"load", "candidates", "solve", "save", "total"}
+    assert run.figures["objective"] <= run.figures["upper_bound"] + 1e-6
+    (m,) = first.values()
+    assert m.reasons and m.terms and m.run_id == run.id
+    mail = db.session.scalars(select(OutboxMessage)).all()
+    assert [x.to_email for x in mail] == [coordinator.email]
+
+    # A second offer: the kept proposal stays (updated in place), a new one is added.
+    make_offer(capacity=20, employer=_vetted(make_employer))
+    run2 = adapter.run_matching(NOW + timedelta(days=1))
+    db.session.commit()
+    assert run2.changes == {
+        "added": 1,
+        "kept": 1,
+        "withdrawn": 0,
+        "pupils_added": 20,
+        "previous_run_id": run.id,
+    }
+    assert db.session.get(Match, m.id).run_id == run2.id
+    assert len(db.session.scalars(select(OutboxMessage)).all()) == 2  # one per coordinator run
+
+    # The offer closes: its proposal is withdrawn (superseded), with a history event.
+    o1.status = "closed"
+    db.session.commit()
+    run3 = adapter.run_matching(NOW + timedelta(days=2))
+    db.session.commit()
+    assert run3.changes["withdrawn"] == 1
+    gone = db.session.scalars(select(Match).where(Match.offer_id == o1.id)).one()
+    assert gone.status == "superseded"
+    assert db.session.scalars(
+        select(MatchEvent.to_status).where(MatchEvent.match_id == gone.id)
+    ).all() == ["proposed", "superseded"]
+    assert {r1.id, r2.id} >= {
+        m.request_id for m in db.session.scalars(select(Match).where(Match.status == "proposed"))
+    }
+
+
+def test_rejected_pair_is_never_proposed_again(app, make_request, make_offer, make_employer):
+    req = make_request()
+    offer = make_offer(employer=_vetted(make_employer))
+    adapter.run_matching(NOW)
+    db.session.commit()
+    m = db.session.scalars(select(Match)).one()
+    m.status = "rejected"
+    db.session.commit()
+    run = adapter.run_matching(NOW + timedelta(days=1))
+    db.session.commit()
+    assert run.figures["proposals"] == 0
+    assert db.session.scalars(
+        select(Match.status).where(Match.request_id == req.id, Match.offer_id == offer.id)
+    ).all() == ["rejected"]
+
+
+def test_empty_run(app):
+    run = adapter.run_matching(NOW)
+    db.session.commit()
+    assert run.status == "finished" and run.figures["proposals"] == 0
+
+
+def test_cancellation_proposes_a_replacement_at_once(
+    app, make_school, make_request, make_offer, make_employer, make_user, make_match
+):
+    school = make_school()
+    admin = make_user(role="admin")
+    req = make_request(school=school, pupils=20)
+    first = make_offer(capacity=20, employer=_vetted(make_employer))
+    second = make_offer(capacity=20, employer=_vetted(make_employer))
+    match = make_match(request=req, offer=first, pupils=20, status="approved")
+    cancel_match(match, by=admin, reason="speaker ill")
+    db.session.commit()
+    new = db.session.scalars(select(Match).where(Match.status == "proposed")).all()
+    assert [(m.request_id, m.offer_id, m.pupils) for m in new] == [(req.id, second.id, 20)]
+    run = db.session.get(MatchRun, new[0].run_id)
+    assert run.kind == "replacement" and run.figures["cancelled_match_id"] == match.id
+
+
+def test_new_offer_gets_proposals(app, make_request, make_offer, make_employer):
+    req = make_request(pupils=10)
+    offer = make_offer(capacity=30, employer=_vetted(make_employer))
+    made = adapter.propose_for_new_offer(offer, by=None)
+    assert [(m.request_id, m.pupils, m.status) for m in made] == [(req.id, 10, "proposed")]
+
+
+def test_pair_allowed_and_alternatives_use_the_engine_rules(
+    app, make_request, make_offer, make_employer
+):
+    req = make_request(year_group=9)
+    good = make_offer(employer=_vetted(make_employer))
+    far = make_offer(employer=_vetted(make_employer), lat=55.0, lon=-3.0)
+    wrong_year = make_offer(employer=_vetted(make_employer), year_min=11, year_max=13)
+    today = date(2026, 12, 1)
+    assert adapter.pair_allowed(req, good, today) is not None
+    assert adapter.pair_allowed(req, far, today) is None
+    assert adapter.pair_allowed(req, wrong_year, today) is None
+    alts = adapter.alternatives_for(req, today)
+    assert [o.id for _c, o in alts] == [good.id]
+    assert adapter.cold_spot_requests(None, today) == []
+    lonely = make_request(type="careers_fair")
+    assert adapter.cold_spot_requests(None, today) == [lonely.id]
