@@ -1,34 +1,505 @@
-"""Pages for employers: their organisation, offers, matches and impact."""
+"""Pages for employers: their organisation, offers, matches, impact and calendar."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager
 
-from broker.auth.access import role_guard
+from broker.auth.access import get_or_404, role_guard
+from broker.employer.forms import (
+    DeliveryForm,
+    FeedbackForm,
+    OfferForm,
+    ProfileForm,
+    ReasonForm,
+    RespondForm,
+)
 from broker.extensions import db
-from broker.models import Offer
-from broker.services import figures
+from broker.models import (
+    ENCOUNTER_TYPES,
+    OFFER_STATUSES,
+    Employer,
+    EncounterRequest,
+    Match,
+    Offer,
+    School,
+    utcnow,
+)
+from broker.pagination import paginate
+from broker.services import calendar, figures, impact, matches, offers, profiles, vetting
+from broker.services.errors import ServiceError
 
 bp = Blueprint("employer", __name__)
-bp.before_request(role_guard("employer"))
+_guard = role_guard("employer")
+
+# Matches an employer sees: its offers' proposals onwards (not rejected or superseded ones).
+VISIBLE_MATCH_STATUSES = ("proposed", "approved", "accepted", "delivered", "declined",
+                          "cancelled")
+MATCH_SORTS = {
+    "newest": (Match.id.desc(),),
+    "school": (School.name, Match.id),
+    "year": (EncounterRequest.year_group, Match.id),
+    "pupils": (Match.pupils.desc(), Match.id),
+    "status": (Match.status, Match.id),
+    "offer": (Offer.title, Match.id),
+}
+CONTACT_STATUSES = ("accepted", "delivered")
+
+
+@bp.before_request
+def guard():
+    # Calendar apps fetch the feed without a session; its signed token is the credential.
+    if request.endpoint == "employer.calendar_feed":
+        return None
+    return _guard()
+
+
+def _today():
+    return utcnow().date()
+
+
+def _employer() -> Employer:
+    return current_user.employer
+
+
+def _own_offer(offer_id: int) -> Offer:
+    return get_or_404(Offer, offer_id, lambda o: o.employer_id == current_user.employer_id)
+
+
+def _own_match(match_id: int) -> Match:
+    return get_or_404(Match, match_id, lambda m: m.offer.employer_id == current_user.employer_id)
+
+
+def _fail(form, exc: ServiceError) -> None:
+    """Roll back and show a service's refusal next to its field, or as a message."""
+    db.session.rollback()
+    field = getattr(form, exc.field, None) if form is not None and exc.field else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        flash(exc.message, "error")
+
+
+def _int_arg(name: str) -> int | None:
+    return request.args.get(name, type=int)
 
 
 @bp.get("/")
 def dashboard():
-    employer = current_user.employer
-    offers = dict(
+    employer = _employer()
+    today = _today()
+    offer_counts = dict(
         db.session.execute(
             select(Offer.status, func.count())
             .where(Offer.employer_id == employer.id)
             .group_by(Offer.status)
         ).all()
     )
+    blocked = db.session.scalar(
+        select(func.count())
+        .select_from(Offer)
+        .join(Employer, Offer.employer_id == Employer.id)
+        .where(
+            Offer.employer_id == employer.id,
+            Offer.status == "open",
+            vetting.blocked_offer_clause(today),
+        )
+    )
+    waiting = db.session.scalar(
+        select(func.count())
+        .select_from(Match)
+        .join(Offer, Match.offer_id == Offer.id)
+        .where(
+            Offer.employer_id == employer.id,
+            Match.status == "approved",
+            Match.employer_response.is_(None),
+        )
+    )
     return render_template(
         "employer/dashboard.html",
         employer=employer,
-        offers=offers,
+        offers=offer_counts,
         matches=figures.match_counts(employer_id=employer.id),
         pupils_reached=figures.pupils_reached(employer_id=employer.id),
+        vetting_items=vetting.vetting_items(employer, today),
+        expiring=vetting.expiring_soon(employer, today),
+        blocked=blocked,
+        waiting=waiting,
     )
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+def profile():
+    employer = _employer()
+    form = ProfileForm(obj=employer)
+    status = 200
+    if form.validate_on_submit():
+        data = profiles.EmployerProfile(
+            name=form.name.data,
+            kind=form.kind.data,
+            sector=form.sector.data,
+            postcode=form.postcode.data,
+            contact_name=form.contact_name.data or "",
+            contact_email=form.contact_email.data or "",
+            contact_phone=form.contact_phone.data or "",
+            website=form.website.data or "",
+            dbs_checked=form.dbs_checked.data,
+            dbs_renewal_on=form.dbs_renewal_on.data,
+            insurance_expires_on=form.insurance_expires_on.data,
+            risk_assessment_on=form.risk_assessment_on.data,
+        )
+        try:
+            profiles.update_employer_profile(employer, data, by=current_user, today=_today())
+        except ServiceError as exc:
+            _fail(form, exc)
+            status = 400
+        else:
+            db.session.commit()
+            flash("Your organisation's profile is saved.", "success")
+            return redirect(url_for("employer.profile"))
+    elif form.is_submitted():
+        status = 400
+    return render_template(
+        "employer/profile.html", form=form, employer=employer,
+        vetting_items=vetting.vetting_items(employer, _today()),
+        requirements=vetting.REQUIREMENTS,
+        risk_days=vetting.RISK_ASSESSMENT_VALID_DAYS,
+    ), status
+
+
+@bp.get("/offers")
+def offer_list():
+    status = request.args.get("status", "")
+    type_ = request.args.get("type", "")
+    sort = request.args.get("sort", "newest")
+    page = paginate(
+        offers.offers_query(_employer(), status=status, type=type_, sort=sort),
+        page=_int_arg("page") or 1,
+        per_page=current_app.config["PAGE_SIZE"],
+    )
+    held = offers.pupils_held_by_offer([o.id for o in page.items])
+    return render_template(
+        "employer/offers.html", page=page, held=held, status=status, type=type_, sort=sort,
+        statuses=OFFER_STATUSES, types=ENCOUNTER_TYPES,
+    )
+
+
+def _offer_data(form: OfferForm) -> offers.OfferData:
+    return offers.OfferData(
+        title=form.title.data,
+        description=form.description.data or "",
+        type=form.type.data,
+        sector=form.sector.data,
+        stem=form.stem.data,
+        challenges_stereotype=form.challenges_stereotype.data,
+        stereotype_note=form.stereotype_note.data or "",
+        sen_support=list(form.sen_support.data or []),
+        year_min=form.year_min.data,
+        year_max=form.year_max.data,
+        capacity=form.capacity.data,
+        delivery=form.delivery.data,
+        audience=form.audience.data,
+        max_km=float(form.max_km.data),
+        earliest=form.earliest.data,
+        latest=form.latest.data,
+        postcode=form.postcode.data or "",
+    )
+
+
+@bp.route("/offers/new", methods=["GET", "POST"])
+def offer_new():
+    employer = _employer()
+    form = OfferForm()
+    if request.method == "GET":
+        form.sector.data = employer.sector
+        form.max_km.data = 25
+        form.year_min.data, form.year_max.data = 8, 13
+    status = 200
+    if form.validate_on_submit():
+        try:
+            offer = offers.create_offer(
+                employer, _offer_data(form), by=current_user, today=_today()
+            )
+        except ServiceError as exc:
+            _fail(form, exc)
+            status = 400
+        else:
+            db.session.commit()
+            flash("Your offer is open for matching.", "success")
+            return redirect(url_for("employer.offer_detail", offer_id=offer.id))
+    elif form.is_submitted():
+        status = 400
+    return render_template("employer/offer_form.html", form=form, offer=None), status
+
+
+@bp.get("/offers/<int:offer_id>")
+def offer_detail(offer_id: int):
+    offer = _own_offer(offer_id)
+    held = matches.offer_pupils_held(offer)
+    return render_template(
+        "employer/offer.html", offer=offer, held=held,
+        missing=vetting.missing_for(offer.employer, offer.type, _today()),
+    )
+
+
+@bp.route("/offers/<int:offer_id>/edit", methods=["GET", "POST"])
+def offer_edit(offer_id: int):
+    offer = _own_offer(offer_id)
+    form = OfferForm(obj=offer)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            offers.update_offer(offer, _offer_data(form), by=current_user, today=_today())
+        except ServiceError as exc:
+            _fail(form, exc)
+            status = 400
+        else:
+            db.session.commit()
+            flash("Offer saved.", "success")
+            return redirect(url_for("employer.offer_detail", offer_id=offer.id))
+    elif form.is_submitted():
+        status = 400
+    return render_template("employer/offer_form.html", form=form, offer=offer), status
+
+
+def _offer_action(offer_id: int, action, done: str):
+    offer = _own_offer(offer_id)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        result = action(offer)
+    except ServiceError as exc:
+        _fail(None, exc)
+        return redirect(url_for("employer.offer_detail", offer_id=offer.id))
+    db.session.commit()
+    flash(done, "success")
+    return redirect(url_for("employer.offer_detail", offer_id=result.id))
+
+
+@bp.post("/offers/<int:offer_id>/pause")
+def offer_pause(offer_id: int):
+    return _offer_action(
+        offer_id, lambda o: offers.pause_offer(o, by=current_user),
+        "Offer paused: it will not be matched until you reopen it.",
+    )
+
+
+@bp.post("/offers/<int:offer_id>/reopen")
+def offer_reopen(offer_id: int):
+    return _offer_action(
+        offer_id, lambda o: offers.reopen_offer(o, by=current_user, today=_today()),
+        "Offer reopened for matching.",
+    )
+
+
+@bp.post("/offers/<int:offer_id>/close")
+def offer_close(offer_id: int):
+    return _offer_action(
+        offer_id, lambda o: offers.close_offer(o, by=current_user), "Offer closed.",
+    )
+
+
+@bp.post("/offers/<int:offer_id>/copy")
+def offer_copy(offer_id: int):
+    return _offer_action(
+        offer_id, lambda o: offers.copy_offer(o, by=current_user, today=_today()),
+        "Offer copied with its dates a year on. Check the details below.",
+    )
+
+
+def _matches_query(employer: Employer, status: str, type_: str, sort: str):
+    query = (
+        select(Match)
+        .join(Offer, Match.offer_id == Offer.id)
+        .join(EncounterRequest, Match.request_id == EncounterRequest.id)
+        .join(School, EncounterRequest.school_id == School.id)
+        .where(Offer.employer_id == employer.id)
+        .options(
+            contains_eager(Match.offer),
+            contains_eager(Match.request).contains_eager(EncounterRequest.school),
+        )
+    )
+    if status in VISIBLE_MATCH_STATUSES:
+        query = query.where(Match.status == status)
+    else:
+        query = query.where(Match.status.in_(("proposed", "approved", "accepted", "delivered")))
+    if type_ in ENCOUNTER_TYPES:
+        query = query.where(Offer.type == type_)
+    offer_id = _int_arg("offer")
+    if offer_id:
+        query = query.where(Match.offer_id == offer_id)
+    return query.order_by(*MATCH_SORTS.get(sort, MATCH_SORTS["newest"]))
+
+
+@bp.get("/matches")
+def match_list():
+    status = request.args.get("status", "")
+    type_ = request.args.get("type", "")
+    sort = request.args.get("sort", "newest")
+    page = paginate(
+        _matches_query(_employer(), status, type_, sort),
+        page=_int_arg("page") or 1,
+        per_page=current_app.config["PAGE_SIZE"],
+    )
+    return render_template(
+        "employer/matches.html", page=page, status=status, type=type_, sort=sort,
+        statuses=VISIBLE_MATCH_STATUSES, types=ENCOUNTER_TYPES,
+    )
+
+
+def _render_match(match: Match, status: int = 200, **forms):
+    school = match.request.school
+    feedback = None
+    if match.encounter is not None:
+        feedback = {f.by_role: f for f in match.encounter.feedback}
+    return render_template(
+        "employer/match.html",
+        match=match,
+        school=school,
+        show_contacts=match.status in CONTACT_STATUSES,
+        feedback=feedback,
+        respond_form=forms.get("respond_form") or RespondForm(formdata=None),
+        cancel_form=forms.get("cancel_form") or ReasonForm(formdata=None),
+        delivery_form=forms.get("delivery_form") or DeliveryForm(formdata=None),
+        feedback_form=forms.get("feedback_form") or FeedbackForm(formdata=None),
+    ), status
+
+
+@bp.get("/matches/<int:match_id>")
+def match_detail(match_id: int):
+    return _render_match(_own_match(match_id))
+
+
+@bp.post("/matches/<int:match_id>/respond")
+def match_respond(match_id: int):
+    match = _own_match(match_id)
+    form = RespondForm()
+    if not form.validate_on_submit():
+        return _render_match(match, 400, respond_form=form)
+    accept = form.answer.data == "accept"
+    try:
+        matches.respond_to_match(
+            match, by=current_user, side="employer", accept=accept, reason=form.reason.data or ""
+        )
+    except ServiceError as exc:
+        _fail(form, exc)
+        return _render_match(_own_match(match_id), 400, respond_form=form)
+    db.session.commit()
+    flash("Thank you: your answer is recorded." if accept else "You declined this match.",
+          "success")
+    return redirect(url_for("employer.match_detail", match_id=match.id))
+
+
+@bp.post("/matches/<int:match_id>/cancel")
+def match_cancel(match_id: int):
+    match = _own_match(match_id)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        return _render_match(match, 400, cancel_form=form)
+    try:
+        matches.cancel_match(match, by=current_user, reason=form.reason.data or "")
+    except ServiceError as exc:
+        _fail(form, exc)
+        return _render_match(_own_match(match_id), 400, cancel_form=form)
+    db.session.commit()
+    flash("The encounter is cancelled and the school has been told.", "success")
+    return redirect(url_for("employer.match_detail", match_id=match.id))
+
+
+@bp.post("/matches/<int:match_id>/deliver")
+def match_deliver(match_id: int):
+    match = _own_match(match_id)
+    form = DeliveryForm()
+    if not form.validate_on_submit():
+        return _render_match(match, 400, delivery_form=form)
+    if form.delivered_on.data > _today():
+        form.delivered_on.errors = ["The date it happened cannot be in the future."]
+        return _render_match(match, 400, delivery_form=form)
+    try:
+        matches.record_delivery(
+            match, by=current_user, delivered_on=form.delivered_on.data,
+            pupils_reached=form.pupils_reached.data,
+        )
+    except ServiceError as exc:
+        _fail(form, exc)
+        return _render_match(_own_match(match_id), 400, delivery_form=form)
+    db.session.commit()
+    flash("Delivery recorded. Thank you!", "success")
+    return redirect(url_for("employer.match_detail", match_id=match.id))
+
+
+def _welcome(value: str) -> bool | None:
+    return {"yes": True, "no": False}.get(value or "")
+
+
+@bp.post("/matches/<int:match_id>/feedback")
+def match_feedback(match_id: int):
+    match = _own_match(match_id)
+    form = FeedbackForm()
+    if match.encounter is None:
+        flash("Feedback can be given once the encounter has been delivered.", "error")
+        return redirect(url_for("employer.match_detail", match_id=match.id))
+    if not form.validate_on_submit():
+        return _render_match(match, 400, feedback_form=form)
+    try:
+        matches.give_feedback(
+            match.encounter, by=current_user, by_role="employer", rating=int(form.rating.data),
+            would_welcome_again=_welcome(form.would_welcome_again.data),
+            comment=form.comment.data or "",
+        )
+    except ServiceError as exc:
+        _fail(form, exc)
+        return _render_match(_own_match(match_id), 400, feedback_form=form)
+    db.session.commit()
+    flash("Thank you for your feedback.", "success")
+    return redirect(url_for("employer.match_detail", match_id=match.id))
+
+
+@bp.get("/impact")
+def impact_page():
+    employer = _employer()
+    year = _int_arg("year")
+    return render_template(
+        "employer/impact.html", employer=employer, year=year,
+        impact=impact.employer_impact(employer, year=year),
+        this_year=impact.school_year_of(_today()),
+        threshold=impact.DISADVANTAGED_FSM_PCT,
+    )
+
+
+@bp.get("/calendar")
+def calendar_page():
+    employer = _employer()
+    token = calendar.feed_token(current_app.config["SECRET_KEY"], "employer", employer.id)
+    return render_template(
+        "employer/calendar.html",
+        feed_url=url_for("employer.calendar_feed", token=token, _external=True),
+        events=calendar.employer_events(employer),
+    )
+
+
+@bp.get("/calendar/<token>.ics")
+def calendar_feed(token: str):
+    employer_id = calendar.read_feed_token(current_app.config["SECRET_KEY"], token, "employer")
+    employer = db.session.get(Employer, employer_id) if employer_id is not None else None
+    if employer is None:
+        abort(404)
+    body = calendar.render_ics(
+        f"{employer.name}: encounters", calendar.employer_events(employer),
+        now=utcnow(), host=request.host.split(":")[0],
+    )
+    return Response(body, mimetype="text/calendar",
+                    headers={"Content-Disposition": "inline; filename=encounters.ics"})
