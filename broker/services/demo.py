@@ -357,6 +357,18 @@ def load_demo(*, size: DemoSize, seed: int, schools_file: Path) -> DemoLogins:
         db.session.commit()
     logins.emails = _demo_users()
     db.session.commit()
+    from broker.models import MatchRun, utcnow
+    from broker.services.matching import run_matching
+
+    # Run the nightly match once so every role has something to act on.
+    if db.session.scalar(select(func.count()).select_from(MatchRun)) == 0:
+        run = run_matching(utcnow(), kind="demo")
+        db.session.commit()
+        log.info(
+            "demo match: %s proposals in %s s",
+            run.figures["proposals"],
+            run.figures["seconds"]["total"],
+        )
     return logins
 
 

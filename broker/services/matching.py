@@ -108,6 +108,11 @@ class Inputs:
         return sum(r.pupils for r in self.requests) - locked
 
 
+def _id(value: Any) -> int:
+    """The engine carries ids as hashables; the broker's are always database integers."""
+    return int(value)
+
+
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
@@ -389,7 +394,7 @@ def _save_proposals(
             "run_id": run.id,
             "updated_at": now,
         }
-        ids = leftover.get((a.request_id, a.offer_id))
+        ids = leftover.get((_id(a.request_id), _id(a.offer_id)))
         if ids:
             kept.append({"id": ids.pop(0), **values})
         else:
@@ -534,7 +539,7 @@ def _notify_coordinators(run: MatchRun, now: datetime) -> None:
             )
             .group_by(School.area_id)
         )
-        return {int(a): int(n) for a, n in rows}
+        return {int(a): int(n) for a, n in rows if a is not None}
 
     waiting = per_area()
     new = per_area(Match.created_at >= now) if waiting else {}
@@ -723,7 +728,7 @@ def propose_replacements(match: Match, *, by: User | None) -> list[Match]:
             offer.stem,
             offer.challenges_stereotype,
         )
-    school_ids = {r.school_id for r in requests.values()}
+    school_ids = {_id(r.school_id) for r in requests.values()}
     schools = _schools(school_ids, today, extra_encounters=_live_encounters(school_ids, today))
     problem = engine.Problem(
         schools,
@@ -788,10 +793,10 @@ def propose_for_new_offer(offer: Offer, *, by: User | None) -> list[Match]:
     ]
     if not requests:
         return []
-    school_ids = {r.school_id for r in requests}
+    school_ids = {_id(r.school_id) for r in requests}
     schools = _schools(school_ids, today, extra_encounters=_live_encounters(school_ids, today))
     problem = engine.Problem(schools, requests, [], weights=weights())
-    forbidden = set(_forbidden({r.request_id for r in requests}, {offer.id}))
+    forbidden = set(_forbidden({_id(r.request_id) for r in requests}, {offer.id}))
     new = [
         a
         for a in engine.place_new_offer(
@@ -855,7 +860,7 @@ def alternatives_for(
             select(Offer).where(Offer.id.in_([c.offer_id for c in found] or [-1]))
         )
     }
-    return [(c, offers[int(c.offer_id)]) for c in found]
+    return [(c, offers[_id(c.offer_id)]) for c in found]
 
 
 def cold_spot_requests(area_ids: Sequence[int] | None, today: date) -> list[int]:
@@ -886,4 +891,4 @@ def cold_spot_requests(area_ids: Sequence[int] | None, today: date) -> list[int]
         _schools({r.school_id for r in req_rows}, today), requests, offers, weights=weights(), k=1
     )
     start = problem.candidates.start
-    return [int(r.request_id) for i, r in enumerate(requests) if start[i + 1] == start[i]]
+    return [_id(r.request_id) for i, r in enumerate(requests) if start[i + 1] == start[i]]
