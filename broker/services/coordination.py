@@ -1,0 +1,221 @@
+"""What coordinators work with: the review queue, bulk approval, run history and area gaps.
+
+Every query is scoped to the acting user's areas (admins see all), so a coordinator never
+sees or acts on another area's schools.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, select
+
+from broker.extensions import db
+from broker.models import (
+    LIVE_MATCH_STATUSES,
+    LOCKED_MATCH_STATUSES,
+    Employer,
+    EncounterRequest,
+    Match,
+    Offer,
+    School,
+    User,
+)
+from broker.services import matching as adapter
+from broker.services.errors import Conflict, NotAllowed
+from broker.services.matches import approve_match, lock_rows
+
+__all__ = [
+    "BulkResult",
+    "QueueFilters",
+    "approve_filtered",
+    "area_ids_for",
+    "area_gaps",
+    "bulk_preview",
+    "queue_query",
+]
+
+BULK_LIMIT = 500
+
+
+def area_ids_for(user: User) -> list[int] | None:
+    """Return the areas ``user`` may see, or None for all (admins)."""
+    if user.role == "admin":
+        return None
+    if user.role == "coordinator":
+        return [a.id for a in user.areas]
+    raise NotAllowed("Only coordinators and admins coordinate matches.")
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """The review queue's filters, as parsed from the query string."""
+
+    area_id: int | None = None
+    type: str | None = None
+    school: str | None = None
+    min_score: float | None = None
+    run_id: int | None = None
+
+    @classmethod
+    def from_args(cls, args: Any) -> QueueFilters:
+        def number(key: str, kind: type) -> Any:
+            try:
+                return kind(args[key]) if args.get(key) not in (None, "") else None
+            except (TypeError, ValueError):
+                return None
+
+        return cls(
+            area_id=number("area", int),
+            type=args.get("type") or None,
+            school=(args.get("school") or "").strip() or None,
+            min_score=number("min_score", float),
+            run_id=number("run", int),
+        )
+
+    def as_args(self) -> dict[str, Any]:
+        """The filters as query arguments (for links and hidden fields)."""
+        out = {
+            "area": self.area_id,
+            "type": self.type,
+            "school": self.school,
+            "min_score": self.min_score,
+            "run": self.run_id,
+        }
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def queue_query(user: User, filters: QueueFilters) -> Select[Any]:
+    """Proposed matches in the user's areas matching ``filters``, highest score first."""
+    query = (
+        select(Match)
+        .join(EncounterRequest, Match.request_id == EncounterRequest.id)
+        .join(School, EncounterRequest.school_id == School.id)
+        .where(Match.status == "proposed")
+    )
+    areas = area_ids_for(user)
+    if areas is not None:
+        query = query.where(School.area_id.in_(areas or [-1]))
+    if filters.area_id is not None:
+        query = query.where(School.area_id == filters.area_id)
+    if filters.type:
+        query = query.where(EncounterRequest.type == filters.type)
+    if filters.school:
+        term = filters.school
+        if term.isdigit():
+            query = query.where(School.urn == int(term))
+        else:
+            query = query.where(School.name.ilike(f"%{term}%"))
+    if filters.min_score is not None:
+        query = query.where(Match.score >= filters.min_score)
+    if filters.run_id is not None:
+        query = query.where(Match.run_id == filters.run_id)
+    return query.order_by(Match.score.desc(), Match.id)
+
+
+def bulk_preview(user: User, filters: QueueFilters) -> tuple[int, int]:
+    """Return how many proposals, and how many pupils, the filters select."""
+    sub = queue_query(user, filters).order_by(None).subquery()
+    count, pupils = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(sub.c.pupils), 0))
+    ).one()
+    return int(count), int(pupils)
+
+
+@dataclass
+class BulkResult:
+    """What a bulk approval did."""
+
+    approved: list[Match]
+    skipped: list[tuple[Match, str]]
+
+    @property
+    def pupils(self) -> int:
+        return sum(m.pupils for m in self.approved)
+
+
+def approve_filtered(user: User, filters: QueueFilters, *, expected: int) -> BulkResult:
+    """Approve every proposal the filters select, as previewed (at most ``BULK_LIMIT``).
+
+    ``expected`` is the count the user confirmed; if the queue changed meanwhile, nothing
+    is approved and the user is asked to look again. Rows are locked in one global order
+    first, so a bulk approval and single approvals never deadlock or over-allocate; a
+    proposal that no longer fits is skipped with the reason.
+    """
+    matches = list(db.session.scalars(queue_query(user, filters).limit(BULK_LIMIT + 1)))
+    if len(matches) != expected:
+        raise Conflict(
+            f"The selection now holds {len(matches)} proposals, not {expected}; "
+            "check it again before approving."
+        )
+    if len(matches) > BULK_LIMIT:
+        raise Conflict(f"Approve at most {BULK_LIMIT} at once; narrow the filters.")
+    lock_rows(matches, [m.request_id for m in matches], [m.offer_id for m in matches])
+    result = BulkResult([], [])
+    for match in matches:
+        if match.status != "proposed":
+            result.skipped.append((match, f"now {match.status}"))
+            continue
+        try:
+            approve_match(match, by=user)
+        except Conflict as exc:
+            result.skipped.append((match, exc.message))
+        else:
+            result.approved.append(match)
+    return result
+
+
+@dataclass
+class AreaGaps:
+    """Where an area's provision falls short."""
+
+    cold_requests: list[EncounterRequest]
+    schools_without: list[School]
+    unmatched_offers: list[Offer]
+
+
+def area_gaps(user: User, today: date, *, area_id: int | None = None, limit: int = 200) -> AreaGaps:
+    """Cold spots (requests no current offer could serve), schools with no encounter this
+    school year, and open offers nobody has been matched to, in the user's areas."""
+    areas = area_ids_for(user)
+    if area_id is not None:
+        if areas is not None and area_id not in areas:
+            raise NotAllowed("That area is not yours.")
+        areas = [area_id]
+    cold_ids = adapter.cold_spot_requests(areas, today)[:limit]
+    cold = list(
+        db.session.scalars(
+            select(EncounterRequest)
+            .where(EncounterRequest.id.in_(cold_ids or [-1]))
+            .order_by(EncounterRequest.latest, EncounterRequest.id)
+        )
+    )
+    year_start = adapter.school_year_start(today)
+    had = exists().where(
+        Match.request_id == EncounterRequest.id,
+        EncounterRequest.school_id == School.id,
+        Match.status.in_(LOCKED_MATCH_STATUSES),
+        EncounterRequest.latest >= year_start,
+    )
+    schools = select(School).where(~had)
+    offers = (
+        select(Offer)
+        .join(Employer, Offer.employer_id == Employer.id)
+        .where(
+            Offer.status == "open",
+            Offer.latest >= today,
+            ~exists().where(
+                and_(Match.offer_id == Offer.id, Match.status.in_(LIVE_MATCH_STATUSES))
+            ),
+        )
+    )
+    if areas is not None:
+        schools = schools.where(School.area_id.in_(areas or [-1]))
+        offers = offers.where(Employer.area_id.in_(areas or [-1]))
+    return AreaGaps(
+        cold_requests=cold,
+        schools_without=list(db.session.scalars(schools.order_by(School.name).limit(limit))),
+        unmatched_offers=list(db.session.scalars(offers.order_by(Offer.latest).limit(limit))),
+    )
