@@ -1,34 +1,528 @@
-"""Pages for schools: profile, requests, matches, delivery and the governors' view."""
+"""Pages for schools: profile, requests, matches, delivery, the year's plan and calendar."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager
 
-from broker.auth.access import role_guard
+from broker.auth.access import get_or_404, role_guard
 from broker.extensions import db
-from broker.models import EncounterRequest
-from broker.services import figures
+from broker.models import (
+    ENCOUNTER_TYPES,
+    REQUEST_STATUSES,
+    Employer,
+    EncounterRequest,
+    Match,
+    Offer,
+    School,
+    SchoolBlackout,
+    utcnow,
+)
+from broker.pagination import paginate
+from broker.school.forms import (
+    BlackoutForm,
+    DeliveryForm,
+    ReasonForm,
+    RequestForm,
+    RespondForm,
+    SchoolFeedbackForm,
+    SchoolProfileForm,
+    YearGroupsForm,
+)
+from broker.services import calendar, figures, impact, matches, profiles, requests
+from broker.services.errors import ServiceError
 
 bp = Blueprint("school", __name__)
-bp.before_request(role_guard("school"))
+_guard = role_guard("school")
+
+VISIBLE_MATCH_STATUSES = ("proposed", "approved", "accepted", "delivered", "declined",
+                          "cancelled")
+MATCH_SORTS = {
+    "newest": (Match.id.desc(),),
+    "employer": (Employer.name, Match.id),
+    "year": (EncounterRequest.year_group, Match.id),
+    "pupils": (Match.pupils.desc(), Match.id),
+    "status": (Match.status, Match.id),
+    "type": (Offer.type, Match.id),
+}
+CONTACT_STATUSES = ("accepted", "delivered")
+
+
+@bp.before_request
+def guard():
+    # Calendar apps fetch the feed without a session; its signed token is the credential.
+    if request.endpoint == "school.calendar_feed":
+        return None
+    return _guard()
+
+
+def _today():
+    return utcnow().date()
+
+
+def _school() -> School:
+    return current_user.school
+
+
+def _own_request(request_id: int) -> EncounterRequest:
+    return get_or_404(
+        EncounterRequest, request_id, lambda r: r.school_id == current_user.school_id
+    )
+
+
+def _own_match(match_id: int) -> Match:
+    return get_or_404(Match, match_id, lambda m: m.request.school_id == current_user.school_id)
+
+
+def _fail(form, exc: ServiceError) -> None:
+    """Roll back and show a service's refusal next to its field, or as a message."""
+    db.session.rollback()
+    field = getattr(form, exc.field, None) if form is not None and exc.field else None
+    if field is not None:
+        field.errors = [*field.errors, exc.message]
+    else:
+        flash(exc.message, "error")
+
+
+def _int_arg(name: str) -> int | None:
+    return request.args.get(name, type=int)
 
 
 @bp.get("/")
 def dashboard():
-    school = current_user.school
-    requests = dict(
+    school = _school()
+    request_counts = dict(
         db.session.execute(
             select(EncounterRequest.status, func.count())
             .where(EncounterRequest.school_id == school.id)
             .group_by(EncounterRequest.status)
         ).all()
     )
+    waiting = db.session.scalar(
+        select(func.count())
+        .select_from(Match)
+        .join(EncounterRequest, Match.request_id == EncounterRequest.id)
+        .where(
+            EncounterRequest.school_id == school.id,
+            Match.status == "approved",
+            Match.school_response.is_(None),
+        )
+    )
+    to_record = db.session.scalar(
+        select(func.count())
+        .select_from(Match)
+        .join(EncounterRequest, Match.request_id == EncounterRequest.id)
+        .where(EncounterRequest.school_id == school.id, Match.status == "accepted")
+    )
     return render_template(
         "school/dashboard.html",
         school=school,
-        requests=requests,
+        requests=request_counts,
         matches=figures.match_counts(school_id=school.id),
         pupils_reached=figures.pupils_reached(school_id=school.id),
+        waiting=waiting,
+        to_record=to_record,
     )
+
+
+def _profile_page(status: int = 200, **forms):
+    school = _school()
+    form = forms.get("form") or SchoolProfileForm(formdata=None, obj=school)
+    years_form = forms.get("years_form")
+    if years_form is None:
+        counts = {yg.year_group: yg.pupils for yg in school.year_groups}
+        years_form = YearGroupsForm(formdata=None, data={f"y{y}": counts.get(y)
+                                                          for y in profiles.YEAR_GROUPS})
+    return render_template(
+        "school/profile.html", school=school, form=form, years_form=years_form,
+        blackout_form=forms.get("blackout_form") or BlackoutForm(formdata=None),
+        delete_form=ReasonForm(formdata=None),
+    ), status
+
+
+@bp.get("/profile")
+def profile():
+    return _profile_page()
+
+
+@bp.post("/profile")
+def profile_save():
+    school = _school()
+    form = SchoolProfileForm()
+    if not form.validate_on_submit():
+        return _profile_page(400, form=form)
+    data = profiles.SchoolProfile(
+        postcode=form.postcode.data,
+        gender=form.gender.data,
+        pupils=form.pupils.data,
+        fsm_pct=float(form.fsm_pct.data) if form.fsm_pct.data is not None else None,
+        careers_leader_name=form.careers_leader_name.data or "",
+        careers_leader_email=form.careers_leader_email.data or "",
+        careers_leader_phone=form.careers_leader_phone.data or "",
+        sen_profile=list(form.sen_profile.data or []),
+    )
+    try:
+        profiles.update_school_profile(school, data, by=current_user)
+    except ServiceError as exc:
+        _fail(form, exc)
+        return _profile_page(400, form=form)
+    db.session.commit()
+    flash("Your school's profile is saved.", "success")
+    return redirect(url_for("school.profile"))
+
+
+@bp.post("/profile/year-groups")
+def year_groups_save():
+    form = YearGroupsForm()
+    if not form.validate_on_submit():
+        return _profile_page(400, years_form=form)
+    counts = {y: getattr(form, f"y{y}").data for y in profiles.YEAR_GROUPS}
+    try:
+        profiles.set_year_groups(_school(), counts, by=current_user)
+    except ServiceError as exc:
+        _fail(form, exc)
+        return _profile_page(400, years_form=form)
+    db.session.commit()
+    flash("Pupils per year group saved.", "success")
+    return redirect(url_for("school.profile") + "#year-groups")
+
+
+@bp.post("/profile/blackouts")
+def blackout_add():
+    form = BlackoutForm()
+    if not form.validate_on_submit():
+        return _profile_page(400, blackout_form=form)
+    try:
+        profiles.add_blackout(
+            _school(), starts_on=form.starts_on.data, ends_on=form.ends_on.data,
+            reason=form.reason.data, by=current_user,
+        )
+    except ServiceError as exc:
+        _fail(form, exc)
+        return _profile_page(400, blackout_form=form)
+    db.session.commit()
+    flash("Dates to avoid added; the matcher will not propose encounters on them.", "success")
+    return redirect(url_for("school.profile") + "#avoid")
+
+
+@bp.post("/profile/blackouts/<int:blackout_id>/delete")
+def blackout_delete(blackout_id: int):
+    blackout = get_or_404(
+        SchoolBlackout, blackout_id, lambda b: b.school_id == current_user.school_id
+    )
+    if not ReasonForm().validate_on_submit():
+        abort(400)
+    profiles.remove_blackout(blackout, by=current_user)
+    db.session.commit()
+    flash("Dates removed.", "success")
+    return redirect(url_for("school.profile") + "#avoid")
+
+
+@bp.get("/requests")
+def request_list():
+    status = request.args.get("status", "")
+    type_ = request.args.get("type", "")
+    year = _int_arg("year")
+    sort = request.args.get("sort", "newest")
+    page = paginate(
+        requests.requests_query(_school(), status=status, type=type_, year=year, sort=sort),
+        page=_int_arg("page") or 1,
+        per_page=current_app.config["PAGE_SIZE"],
+    )
+    held = requests.pupils_held_by_request([r.id for r in page.items])
+    return render_template(
+        "school/requests.html", page=page, held=held, status=status, type=type_, year=year,
+        sort=sort, statuses=REQUEST_STATUSES, types=ENCOUNTER_TYPES,
+    )
+
+
+def _request_data(form: RequestForm) -> requests.RequestData:
+    return requests.RequestData(
+        type=form.type.data,
+        year_group=form.year_group.data,
+        pupils=form.pupils.data,
+        earliest=form.earliest.data,
+        latest=form.latest.data,
+        stem_goal=form.stem_goal.data,
+        stereotype_goal=form.stereotype_goal.data,
+        sen_needs=list(form.sen_needs.data or []),
+        notes=form.notes.data or "",
+    )
+
+
+@bp.route("/requests/new", methods=["GET", "POST"])
+def request_new():
+    school = _school()
+    form = RequestForm()
+    if request.method == "GET":
+        form.sen_needs.data = list(school.sen_profile or [])
+    status = 200
+    if form.validate_on_submit():
+        try:
+            requests.create_request(school, _request_data(form), by=current_user,
+                                    today=_today())
+        except ServiceError as exc:
+            _fail(form, exc)
+            status = 400
+        else:
+            db.session.commit()
+            flash("Request saved: the matcher will look for an employer tonight.", "success")
+            return redirect(url_for("school.request_list"))
+    elif form.is_submitted():
+        status = 400
+    return render_template("school/request_form.html", form=form, req=None, held=0), status
+
+
+@bp.route("/requests/<int:request_id>/edit", methods=["GET", "POST"])
+def request_edit(request_id: int):
+    req = _own_request(request_id)
+    form = RequestForm(obj=req)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            requests.update_request(req, _request_data(form), by=current_user)
+        except ServiceError as exc:
+            _fail(form, exc)
+            status = 400
+        else:
+            db.session.commit()
+            flash("Request saved.", "success")
+            return redirect(url_for("school.request_list"))
+    elif form.is_submitted():
+        status = 400
+    held = matches.request_pupils_held(req)
+    return render_template("school/request_form.html", form=form, req=req, held=held,
+                           withdraw_form=ReasonForm(formdata=None)), status
+
+
+@bp.post("/requests/<int:request_id>/withdraw")
+def request_withdraw(request_id: int):
+    req = _own_request(request_id)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        requests.withdraw_request(req, by=current_user, reason=form.reason.data or "")
+    except ServiceError as exc:
+        _fail(None, exc)
+        return redirect(url_for("school.request_edit", request_id=req.id))
+    db.session.commit()
+    flash("Request withdrawn.", "success")
+    return redirect(url_for("school.request_list"))
+
+
+def _matches_query(school: School, status: str, type_: str, year: int | None, sort: str):
+    query = (
+        select(Match)
+        .join(EncounterRequest, Match.request_id == EncounterRequest.id)
+        .join(Offer, Match.offer_id == Offer.id)
+        .join(Employer, Offer.employer_id == Employer.id)
+        .where(EncounterRequest.school_id == school.id)
+        .options(
+            contains_eager(Match.request),
+            contains_eager(Match.offer).contains_eager(Offer.employer),
+        )
+    )
+    if status in VISIBLE_MATCH_STATUSES:
+        query = query.where(Match.status == status)
+    else:
+        query = query.where(Match.status.in_(("proposed", "approved", "accepted", "delivered")))
+    if type_ in ENCOUNTER_TYPES:
+        query = query.where(Offer.type == type_)
+    if year is not None:
+        query = query.where(EncounterRequest.year_group == year)
+    return query.order_by(*MATCH_SORTS.get(sort, MATCH_SORTS["newest"]))
+
+
+@bp.get("/matches")
+def match_list():
+    status = request.args.get("status", "")
+    type_ = request.args.get("type", "")
+    year = _int_arg("year")
+    sort = request.args.get("sort", "newest")
+    page = paginate(
+        _matches_query(_school(), status, type_, year, sort),
+        page=_int_arg("page") or 1,
+        per_page=current_app.config["PAGE_SIZE"],
+    )
+    return render_template(
+        "school/matches.html", page=page, status=status, type=type_, year=year, sort=sort,
+        statuses=VISIBLE_MATCH_STATUSES, types=ENCOUNTER_TYPES,
+    )
+
+
+def _render_match(match: Match, status: int = 200, **forms):
+    feedback = None
+    if match.encounter is not None:
+        feedback = {f.by_role: f for f in match.encounter.feedback}
+    return render_template(
+        "school/match.html",
+        match=match,
+        employer=match.offer.employer,
+        show_contacts=match.status in CONTACT_STATUSES,
+        feedback=feedback,
+        respond_form=forms.get("respond_form") or RespondForm(formdata=None),
+        cancel_form=forms.get("cancel_form") or ReasonForm(formdata=None),
+        delivery_form=forms.get("delivery_form") or DeliveryForm(formdata=None),
+        feedback_form=forms.get("feedback_form") or SchoolFeedbackForm(formdata=None),
+    ), status
+
+
+@bp.get("/matches/<int:match_id>")
+def match_detail(match_id: int):
+    return _render_match(_own_match(match_id))
+
+
+@bp.post("/matches/<int:match_id>/respond")
+def match_respond(match_id: int):
+    match = _own_match(match_id)
+    form = RespondForm()
+    if not form.validate_on_submit():
+        return _render_match(match, 400, respond_form=form)
+    accept = form.answer.data == "accept"
+    try:
+        matches.respond_to_match(
+            match, by=current_user, side="school", accept=accept, reason=form.reason.data or ""
+        )
+    except ServiceError as exc:
+        _fail(form, exc)
+        return _render_match(_own_match(match_id), 400, respond_form=form)
+    db.session.commit()
+    flash("Thank you: your answer is recorded." if accept else "You declined this match.",
+          "success")
+    return redirect(url_for("school.match_detail", match_id=match.id))
+
+
+@bp.post("/matches/<int:match_id>/cancel")
+def match_cancel(match_id: int):
+    match = _own_match(match_id)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        return _render_match(match, 400, cancel_form=form)
+    try:
+        matches.cancel_match(match, by=current_user, reason=form.reason.data or "")
+    except ServiceError as exc:
+        _fail(form, exc)
+        return _render_match(_own_match(match_id), 400, cancel_form=form)
+    db.session.commit()
+    flash("The encounter is cancelled and the employer has been told.", "success")
+    return redirect(url_for("school.match_detail", match_id=match.id))
+
+
+@bp.post("/matches/<int:match_id>/deliver")
+def match_deliver(match_id: int):
+    match = _own_match(match_id)
+    form = DeliveryForm()
+    if not form.validate_on_submit():
+        return _render_match(match, 400, delivery_form=form)
+    if form.delivered_on.data > _today():
+        form.delivered_on.errors = ["The date it happened cannot be in the future."]
+        return _render_match(match, 400, delivery_form=form)
+    try:
+        matches.record_delivery(
+            match, by=current_user, delivered_on=form.delivered_on.data,
+            pupils_reached=form.pupils_reached.data,
+        )
+    except ServiceError as exc:
+        _fail(form, exc)
+        return _render_match(_own_match(match_id), 400, delivery_form=form)
+    db.session.commit()
+    flash("Delivery recorded. Now tell us how it went.", "success")
+    return redirect(url_for("school.match_detail", match_id=match.id))
+
+
+def _optional_int(value: str | None) -> int | None:
+    return int(value) if value else None
+
+
+@bp.post("/matches/<int:match_id>/feedback")
+def match_feedback(match_id: int):
+    match = _own_match(match_id)
+    form = SchoolFeedbackForm()
+    if match.encounter is None:
+        flash("Feedback can be given once the encounter has been delivered.", "error")
+        return redirect(url_for("school.match_detail", match_id=match.id))
+    if not form.validate_on_submit():
+        return _render_match(match, 400, feedback_form=form)
+    try:
+        matches.give_feedback(
+            match.encounter, by=current_user, by_role="school", rating=int(form.rating.data),
+            pupil_voice_score=_optional_int(form.pupil_voice_score.data),
+            would_welcome_again={"yes": True, "no": False}.get(form.would_welcome_again.data),
+            comment=form.comment.data or "",
+        )
+    except ServiceError as exc:
+        _fail(form, exc)
+        return _render_match(_own_match(match_id), 400, feedback_form=form)
+    db.session.commit()
+    flash("Thank you for your feedback.", "success")
+    return redirect(url_for("school.match_detail", match_id=match.id))
+
+
+def _year() -> int:
+    year = _int_arg("year")
+    this_year = impact.school_year_of(_today())
+    if year is None or not this_year - 10 <= year <= this_year + 2:
+        return this_year
+    return year
+
+
+@bp.get("/plan")
+def plan():
+    school = _school()
+    year = _year()
+    return render_template(
+        "school/plan.html", school=school, year=year, plans=impact.school_plan(school, year),
+        types=ENCOUNTER_TYPES, workplace=impact.WORKPLACE_TYPES,
+        this_year=impact.school_year_of(_today()),
+    )
+
+
+@bp.get("/report")
+def report():
+    school = _school()
+    year = _year()
+    lines = impact.governors_report(school, year)
+    return render_template(
+        "school/report.html", school=school, year=year, lines=lines,
+        plans=impact.school_plan(school, year),
+        pupils=sum(line.pupils for line in lines),
+        generated_on=_today(),
+    )
+
+
+@bp.get("/calendar")
+def calendar_page():
+    school = _school()
+    token = calendar.feed_token(current_app.config["SECRET_KEY"], "school", school.id)
+    return render_template(
+        "school/calendar.html",
+        feed_url=url_for("school.calendar_feed", token=token, _external=True),
+        events=calendar.school_events(school),
+    )
+
+
+@bp.get("/calendar/<token>.ics")
+def calendar_feed(token: str):
+    school_id = calendar.read_feed_token(current_app.config["SECRET_KEY"], token, "school")
+    school = db.session.get(School, school_id) if school_id is not None else None
+    if school is None:
+        abort(404)
+    body = calendar.render_ics(
+        f"{school.name}: encounters", calendar.school_events(school),
+        now=utcnow(), host=request.host.split(":")[0],
+    )
+    return Response(body, mimetype="text/calendar",
+                    headers={"Content-Disposition": "inline; filename=encounters.ics"})

@@ -1,0 +1,109 @@
+"""Calendar feeds: signed tokens, no session needed, and RFC 5545 output."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from broker.extensions import db
+from broker.models import Encounter
+from broker.services import calendar
+
+
+@pytest.fixture
+def booked(make_school, make_employer, make_offer, make_request, make_match):
+    school = make_school(name="Hillside; Academy, North")
+    employer = make_employer(name="Severn Engineering")
+    offer = make_offer(employer=employer, title="Bridges", earliest=date(2027, 1, 4),
+                       latest=date(2027, 3, 31), delivery="at_workplace")
+    accepted = make_match(offer=offer, request=make_request(
+        school=school, earliest=date(2027, 2, 1), latest=date(2027, 2, 28)), status="accepted")
+    delivered = make_match(offer=offer, request=make_request(school=school), status="delivered")
+    db.session.add(Encounter(match=delivered, delivered_on=date(2027, 1, 20), pupils_reached=18))
+    proposed = make_match(offer=offer, request=make_request(school=school), status="proposed")
+    db.session.commit()
+    return school, employer, accepted, delivered, proposed
+
+
+def _token(app, kind, org_id):
+    return calendar.feed_token(app.config["SECRET_KEY"], kind, org_id)
+
+
+def test_school_feed_without_login(app, client, booked):
+    school, _, accepted, delivered, proposed = booked
+    response = client.get(f"/school/calendar/{_token(app, 'school', school.id)}.ics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/calendar"
+    raw = response.get_data()
+    text = raw.decode("utf-8")
+    assert text.startswith("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:")
+    assert text.endswith("END:VCALENDAR\r\n")
+    assert "\n" not in text.replace("\r\n", "")  # every line ends in CRLF
+    assert text.count("BEGIN:VEVENT") == 2
+    assert f"UID:match-{accepted.id}@" in text and f"UID:match-{delivered.id}@" in text
+    assert f"match-{proposed.id}@" not in text
+    unfolded = text.replace("\r\n ", "")
+    # An accepted match without a date spans the overlap of both windows (DTEND exclusive).
+    assert "DTSTART;VALUE=DATE:20270201\r\nDTEND;VALUE=DATE:20270301" in unfolded
+    assert "DTSTART;VALUE=DATE:20270120\r\nDTEND;VALUE=DATE:20270121" in unfolded
+    assert "Severn Engineering" in unfolded and "date to agree" in unfolded
+    assert "DTSTAMP:" in text
+    for line in raw.split(b"\r\n"):
+        assert len(line) <= 75
+
+
+def test_employer_feed_escapes_the_school_name(app, client, booked):
+    _, employer, *_ = booked
+    response = client.get(f"/employer/calendar/{_token(app, 'employer', employer.id)}.ics")
+    assert response.status_code == 200
+    unfolded = response.get_data(as_text=True).replace("\r\n ", "")
+    assert "Hillside\\; Academy\\, North" in unfolded
+    assert unfolded.count("BEGIN:VEVENT") == 2
+
+
+def test_forged_or_crossed_tokens_are_refused(app, client, booked):
+    school, employer, *_ = booked
+    assert client.get("/school/calendar/forged.ics").status_code == 404
+    token = _token(app, "school", school.id)
+    assert client.get(f"/school/calendar/{token[:-2]}xx.ics").status_code == 404
+    # A school's token does not open the employer feed with the same id, nor the reverse.
+    assert client.get(f"/employer/calendar/{token}.ics").status_code == 404
+    other = calendar.feed_token("another secret", "school", school.id)
+    assert client.get(f"/school/calendar/{other}.ics").status_code == 404
+    assert client.get(f"/school/calendar/{_token(app, 'school', 99999)}.ics").status_code == 404
+    assert calendar.read_feed_token(app.config["SECRET_KEY"], _token(app, "employer", 3),
+                                    "employer") == 3
+
+
+def test_calendar_page_shows_the_feed_address(app, client, auth, make_user, booked):
+    school, *_ = booked
+    auth.login(make_user(role="school", school_id=school.id))
+    body = client.get("/school/calendar").get_data(as_text=True)
+    assert _token(app, "school", school.id) in body
+    assert "Severn Engineering" in body
+
+
+def test_fold_respects_octets_and_characters():
+    line = "SUMMARY:" + "é" * 80
+    folded = calendar.fold(line)
+    parts = folded.split("\r\n")
+    assert all(len(p.encode("utf-8")) <= 75 for p in parts)
+    assert all(p.startswith(" ") for p in parts[1:])
+    assert "".join(p[1:] if i else p for i, p in enumerate(parts)) == line
+    assert calendar.fold("short") == "short"
+
+
+def test_escape_text():
+    assert calendar.escape_text("a\\b;c,d\ne") == "a\\\\b\\;c\\,d\\ne"
+
+
+def test_render_ics_is_stable_for_a_given_time():
+    event = calendar.Event("match-1", "Talk", "Line one\nLine two", "Online",
+                           date(2027, 1, 5), date(2027, 1, 5), "accepted")
+    text = calendar.render_ics("Cal", [event], now=datetime(2027, 1, 1, 9, 30, tzinfo=UTC),
+                               host="broker.example")
+    assert "DTSTAMP:20270101T093000Z\r\n" in text
+    assert "UID:match-1@broker.example\r\n" in text
+    assert "DESCRIPTION:Line one\\nLine two\r\n" in text
+    assert "STATUS:CONFIRMED" in text

@@ -1,0 +1,112 @@
+"""Impact figures for employers, the school's plan of the year and the governors' report."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from broker.extensions import db
+from broker.models import Encounter, Feedback, SchoolYearGroup
+from broker.services import impact
+
+
+def test_school_year_helpers():
+    assert impact.school_year_of(date(2027, 8, 31)) == 2026
+    assert impact.school_year_of(date(2026, 9, 1)) == 2026
+    assert impact.school_year_bounds(2026) == (date(2026, 9, 1), date(2027, 8, 31))
+
+
+def _deliver(match, on, pupils):
+    match.status = "delivered"
+    encounter = Encounter(match=match, delivered_on=on, pupils_reached=pupils)
+    db.session.add(encounter)
+    db.session.commit()
+    return encounter
+
+
+def test_employer_impact(make_employer, make_school, make_offer, make_request, make_match):
+    employer = make_employer()
+    poor_rural = make_school(fsm_pct=42.0, rural=True)
+    well_off = make_school(fsm_pct=8.0)
+    stem_offer = make_offer(employer=employer, stem=True, challenges_stereotype=False)
+    a = make_match(offer=stem_offer, pupils=30, request=make_request(
+        school=poor_rural, stem_goal=True, stereotype_goal=True, sen_needs=["autism"]))
+    b = make_match(offer=stem_offer, pupils=20, request=make_request(
+        school=well_off, stem_goal=True))
+    c = make_match(offer=stem_offer, pupils=10, request=make_request(school=well_off))
+    make_match(offer=stem_offer, pupils=99, status="accepted")  # not delivered: not counted
+    make_match(pupils=50, status="delivered")  # another employer's
+    ea = _deliver(a, date(2027, 2, 1), 30)
+    eb = _deliver(b, date(2027, 3, 1), 18)
+    _deliver(c, date(2026, 3, 1), 10)  # an earlier school year
+    db.session.add_all([
+        Feedback(encounter=ea, by_role="school", rating=5, pupil_voice_score=4,
+                 would_welcome_again=True),
+        Feedback(encounter=eb, by_role="school", rating=3, would_welcome_again=False),
+        Feedback(encounter=eb, by_role="employer", rating=1),  # its own view is left out
+    ])
+    db.session.commit()
+    all_time = impact.employer_impact(employer)
+    assert (all_time.encounters, all_time.pupils, all_time.schools) == (3, 58, 2)
+    year = impact.employer_impact(employer, year=2026)
+    assert (year.encounters, year.pupils, year.schools) == (2, 48, 2)
+    assert year.pupils_disadvantaged == 30 and year.disadvantaged_share == pytest.approx(62.5)
+    assert year.rural_share == pytest.approx(62.5) and year.pupils_sen == 30
+    assert (year.stem_goals, year.stem_goals_met) == (2, 2)
+    assert (year.stereotype_goals, year.stereotype_goals_met) == (1, 0)
+    assert (year.rating, year.pupil_voice, year.welcome_again) == (4.0, 4.0, 50.0)
+    assert year.feedback_count == 2
+    assert year.by_type == {"talk": 48}
+    empty = impact.employer_impact(make_employer())
+    assert empty.pupils == 0 and empty.disadvantaged_share is None and empty.rating is None
+
+
+def test_school_plan_shows_gaps(make_school, make_request, make_match):
+    school = make_school()
+    db.session.add(SchoolYearGroup(school_id=school.id, year_group=10, pupils=180))
+    db.session.commit()
+    in_year = {"earliest": date(2027, 1, 4), "latest": date(2027, 2, 1)}
+    make_request(school=school, year_group=8, type="talk", **in_year)  # planned
+    visit = make_request(school=school, year_group=10, type="workplace_visit", **in_year)
+    make_match(request=visit, status="approved")  # matched
+    delivered = make_match(request=make_request(school=school, year_group=10, type="talk",
+                                                **in_year), status="delivered")
+    _deliver(delivered, date(2027, 1, 10), 150)
+    make_request(school=school, year_group=9, type="talk", status="withdrawn", **in_year)
+    make_request(school=school, year_group=12, type="talk", earliest=date(2027, 10, 1),
+                 latest=date(2027, 11, 1))  # next school year
+    make_request(year_group=11, type="mentoring", **in_year)  # another school
+    plans = {p.year_group: p for p in impact.school_plan(school, 2026)}
+    assert list(plans) == [8, 9, 10, 11, 12, 13]
+    assert plans[8].cells["talk"].state == "planned" and plans[8].b5 == "planned"
+    assert plans[8].b6 is None and plans[9].b5 == "gap"
+    assert plans[10].cells["workplace_visit"].matched == 1
+    assert plans[10].cells["talk"].delivered == 1 and plans[10].b5 == "delivered"
+    assert plans[10].b6 == "matched" and plans[11].b6 == "matched"  # by 16: years 10-11
+    assert plans[12].b5 == "gap" and plans[12].b6 == "gap"
+    assert plans[10].pupils_delivered == 150 and plans[10].cohort == 180
+    assert impact.school_plan(school, 2027)[4].b5 == "planned"  # year 12 next year
+
+
+def test_governors_report_and_pages(client, auth, make_user, make_school, make_request,
+                                    make_match, make_offer, make_employer):
+    school = make_school()
+    employer = make_employer(name="Severn Engineering")
+    match = make_match(request=make_request(school=school, year_group=11),
+                       offer=make_offer(employer=employer, type="mock_interview", stem=False,
+                                        challenges_stereotype=True), status="delivered")
+    encounter = _deliver(match, date(2027, 3, 3), 24)
+    db.session.add(Feedback(encounter=encounter, by_role="school", rating=4,
+                            pupil_voice_score=5))
+    db.session.commit()
+    lines = impact.governors_report(school, 2026)
+    assert [(li.year_group, li.type, li.employer, li.pupils, li.rating, li.pupil_voice)
+            for li in lines] == [(11, "mock_interview", "Severn Engineering", 24, 4, 5)]
+    assert impact.governors_report(school, 2025) == []
+    auth.login(make_user(role="school", school_id=school.id))
+    body = client.get("/school/report?year=2026").get_data(as_text=True)
+    assert "Severn Engineering" in body and "Mock interviews" in body and "4/5" in body
+    assert "@media print" in body
+    body = client.get("/school/plan?year=2026").get_data(as_text=True)
+    assert "D 1" in body and "Gap" in body
