@@ -229,14 +229,18 @@ def _assignments(
     )
     scaled["pupil"] = pupils * problem.weights.pupil
     texts = problem.reasons(req, offer, km, terms, off_arrays)
-    out = []
-    for i in range(req.size):
-        t = {name: round(float(v[i]), 3) for name, v in scaled.items()}
-        out.append(Assignment(
-            problem.requests[int(req[i])].request_id, off_arrays.ids[int(offer[i])],
-            int(pupils[i]), round(sum(t.values()), 3), round(float(km[i]), 1), texts[i], t, locked,
-        ))
-    return out
+    names = list(scaled)
+    table = np.round(np.column_stack([scaled[name] for name in names]), 3) if req.size else None
+    values = table.tolist() if table is not None else []
+    scores = np.round(table.sum(axis=1), 3).tolist() if table is not None else []
+    ids = off_arrays.ids
+    kms = np.round(km, 1).tolist()
+    return [
+        Assignment(problem.requests[r].request_id, ids[o], p, scores[i], kms[i], texts[i],
+                   dict(zip(names, values[i], strict=True)), locked)
+        for i, (r, o, p) in enumerate(zip(req.tolist(), offer.tolist(), pupils.tolist(),
+                                          strict=True))
+    ]
 
 
 def _locked_rows(problem: Problem, lreq: IntArray, loff: IntArray, lpupils: IntArray,

@@ -28,7 +28,7 @@ __all__ = ["COST_SCALE", "FlowSolution", "max_pupils", "solve_flow", "tier_bonus
 logger = logging.getLogger(__name__)
 
 #: Points are scaled to integer costs with this factor (OR-Tools needs integer costs).
-COST_SCALE = 10_000
+COST_SCALE = 1_000
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
