@@ -200,7 +200,8 @@ def _outcomes(problem: Problem, rows: list[tuple[Any, Any, int, float]],
     }
     for name, mask in groups.items():
         out[f"share served: {name}"] = 100.0 * school_served[mask].mean() if mask.any() else 0.0
-    out["STEM goals met %"] = 100.0 * (stem_met & problem.r_stem).sum() / max(problem.r_stem.sum(), 1)
+    out["STEM goals met %"] = (100.0 * (stem_met & problem.r_stem).sum()
+                               / max(problem.r_stem.sum(), 1))
     out["stereotype goals met %"] = (100.0 * (stereo_met & problem.r_stereotype).sum()
                                      / max(problem.r_stereotype.sum(), 1))
     out["mean km per pupil"] = km_sum / max(pupils_total, 1)
@@ -211,7 +212,7 @@ def _evaluate(size: str, seed: int, out_dir: Path) -> dict[str, Any]:
     """Baseline, bound, pruning cost and incremental timing for one size (in-process)."""
     paths = {k: str(out_dir / f"{k}.csv") for k in ("schools", "requests", "offers")}
     schools = read_schools(paths["schools"])
-    requests = read_requests(paths["requests"], (s.school_id for s in schools))
+    requests = read_requests(paths["requests"], (str(s.school_id) for s in schools))
     offers = read_offers(paths["offers"])
     with open(paths["schools"], encoding="utf-8") as f:
         rural = np.array([row["rural"] == "1" for row in csv.DictReader(f)])
@@ -314,7 +315,8 @@ def _print_size(size: str, report: dict[str, Any], ev: dict[str, Any]) -> None:
     s = report["seconds"]
     print(f"\n== {size}: {report['requests']:,} requests, {ev['feasible pairs']:,} feasible pairs")
     print(f"CLI: load {s['load']:.2f} s, candidates {s['candidates']:.2f} s, solve "
-          f"{s['solve']:.2f} s, write {s['write']:.2f} s; wall {report['wall seconds (subprocess)']}"
+          f"{s['solve']:.2f} s, write {s['write']:.2f} s; "
+          f"wall {report['wall seconds (subprocess)']}"
           f" s; peak {report['peak_mib']:.0f} MiB; status {report['status']}")
     print(f"objective {report['objective']:,.1f}, upper bound {report['upper_bound']:,.1f}")
     bound = ev["max-flow bound on pupils"]

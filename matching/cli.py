@@ -41,7 +41,7 @@ def run_solve(
     """Read the CSV files, match, write matches.csv (and report.json); return the report."""
     t0 = time.perf_counter()
     school_rows = read_schools(schools)
-    request_rows = read_requests(requests, (s.school_id for s in school_rows))
+    request_rows = read_requests(requests, (str(s.school_id) for s in school_rows))
     offer_rows = read_offers(offers)
     locked_rows = read_locked(locked, request_rows, offer_rows) if locked else []
     t1 = time.perf_counter()

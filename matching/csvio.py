@@ -298,7 +298,9 @@ def _temp_beside(path: Path) -> Iterator[Any]:
         raise
 
 
-def write_atomically(outputs: Sequence[tuple[str | os.PathLike[str], Callable[[Any], None]]]) -> None:
+def write_atomically(
+    outputs: Sequence[tuple[str | os.PathLike[str], Callable[[Any], None]]],
+) -> None:
     """Write each ``(path, writer)`` to a temporary file, then rename them all into place.
 
     If any writer fails, no target is touched and the temporary files are removed.

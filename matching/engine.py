@@ -207,10 +207,10 @@ def _few_encounters(
     after = before + p_sorted
     size = tier_size[s_sorted].astype(np.float64)
     bonus = tier_bonus_per_pupil(rank0[s_sorted], tier_size[s_sorted], w)
-    got = np.zeros(n)
+    got: np.ndarray = np.zeros(n)
     for j in range(w.tiers):
         lo = j * size
-        got += bonus[:, j] * (np.clip(after - lo, 0, size) - np.clip(before - lo, 0, size))
+        got = got + bonus[:, j] * (np.clip(after - lo, 0, size) - np.clip(before - lo, 0, size))
     out[order] = got
     return out
 
@@ -227,7 +227,7 @@ def _assignments(
     scaled["few_encounters"] = _few_encounters(
         problem.r_school[req], pupils, value, rank0, tier_size, problem
     )
-    scaled["pupil"] = pupils * problem.weights.pupil
+    scaled["pupil"] = np.asarray(pupils, dtype=np.float64) * problem.weights.pupil
     texts = problem.reasons(req, offer, km, terms, off_arrays)
     names = list(scaled)
     table = np.round(np.column_stack([scaled[name] for name in names]), 3) if req.size else None

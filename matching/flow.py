@@ -107,7 +107,8 @@ def solve_flow(
     ])
     smcf = min_cost_flow.SimpleMinCostFlow()
     arcs = smcf.add_arcs_with_capacity_and_unit_cost(
-        tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64), costs.astype(np.int64)
+        tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64),
+        costs.astype(np.int64),
     )
     supplies = np.zeros(2 + n_s + n_r + n_o, dtype=np.int64)
     supplies[source], supplies[sink] = total, -total

@@ -68,7 +68,9 @@ FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
 
-def haversine_km(lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray) -> FloatArray:
+def haversine_km(
+    lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray
+) -> FloatArray:
     """Great-circle distance in km between points given in degrees (vectorised).
 
     Examples
@@ -259,7 +261,9 @@ class Problem:
         try:
             self.r_school = np.fromiter((self.school_index[r.school_id] for r in rq), np.int64, n)
         except KeyError as exc:
-            raise InputError(f"request names unknown school {exc.args[0]!r}", field="school_id") from None
+            raise InputError(
+                f"request names unknown school {exc.args[0]!r}", field="school_id"
+            ) from None
         self.r_type = np.fromiter(
             (_code(_TYPE_CODE, r.type, "type", r.request_id) for r in rq), np.int64, n
         )
@@ -335,7 +339,9 @@ class Problem:
         )
 
     # ------------------------------------------------------------- candidates
-    def pairs_for_offers(self, off: _Offers, offer_rows: IntArray) -> tuple[IntArray, IntArray, FloatArray]:
+    def pairs_for_offers(
+        self, off: _Offers, offer_rows: IntArray
+    ) -> tuple[IntArray, IntArray, FloatArray]:
         """All feasible (request, offer) pairs for some offers, as index arrays plus km."""
         req_parts: list[IntArray] = []
         off_parts: list[IntArray] = []
@@ -481,7 +487,7 @@ class Problem:
         stability = np.zeros(n)
         if off is self.off and self.previous_keys.size:
             prev = np.isin(req * max(len(self.off.ids), 1) + offer, self.previous_keys)
-            stability = prev * w.stability
+            stability = np.where(prev, w.stability, 0.0)
         return {
             "proximity": proximity,
             "stem": (self.r_stem[req] & off.stem[offer]) * w.stem,
