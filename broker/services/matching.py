@@ -730,21 +730,26 @@ def propose_replacements(match: Match, *, by: User | None) -> list[Match]:
         )
     school_ids = {_id(r.school_id) for r in requests.values()}
     schools = _schools(school_ids, today, extra_encounters=_live_encounters(school_ids, today))
-    problem = engine.Problem(
-        schools,
-        list(requests.values()),
-        list(offers.values()),
-        weights=weights(),
-        forbidden=_forbidden(set(requests), set(offers)),
-    )
-    rows = engine.replace_after_cancellation(
-        problem,
-        [],
-        request.id,
-        offer.id,
-        offer_withdrawn=offer_withdrawn,
-        request_withdrawn=request_withdrawn,
-    )
+    try:
+        problem = engine.Problem(
+            schools,
+            list(requests.values()),
+            list(offers.values()),
+            weights=weights(),
+            forbidden=_forbidden(set(requests), set(offers)),
+        )
+        rows = engine.replace_after_cancellation(
+            problem,
+            [],
+            request.id,
+            offer.id,
+            offer_withdrawn=offer_withdrawn,
+            request_withdrawn=request_withdrawn,
+        )
+    except engine.MatchingError:
+        # The cancellation stands; the nightly run will look again.
+        log.exception("no replacements for match %s", match.id)
+        return []
     run = _new_run("replacement", now)
     made = _finish_small_run(
         run,
