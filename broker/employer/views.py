@@ -122,7 +122,7 @@ def dashboard():
         .select_from(Match)
         .join(Offer, Match.offer_id == Offer.id)
         .where(
-            Offer.employer_id == employer.id,
+            Match.offer_id.in_(select(Offer.id).where(Offer.employer_id == employer.id)),
             Match.status == "approved",
             Match.employer_response.is_(None),
         )
@@ -326,7 +326,9 @@ def _matches_query(employer: Employer, status: str, type_: str, sort: str):
         .join(Offer, Match.offer_id == Offer.id)
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
         .join(School, EncounterRequest.school_id == School.id)
-        .where(Offer.employer_id == employer.id)
+        # An IN over the employer's offers lets the planner use (status, offer_id); a plain
+        # join on Offer.employer_id scans every match nationally.
+        .where(Match.offer_id.in_(select(Offer.id).where(Offer.employer_id == employer.id)))
         .options(
             contains_eager(Match.offer),
             contains_eager(Match.request).contains_eager(EncounterRequest.school),

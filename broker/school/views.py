@@ -329,7 +329,10 @@ def _matches_query(school: School, status: str, type_: str, year: int | None, so
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
         .join(Offer, Match.offer_id == Offer.id)
         .join(Employer, Offer.employer_id == Employer.id)
-        .where(EncounterRequest.school_id == school.id)
+        # An IN over the school's requests lets the planner use (status, request_id).
+        .where(Match.request_id.in_(
+            select(EncounterRequest.id).where(EncounterRequest.school_id == school.id)
+        ))
         .options(
             contains_eager(Match.request),
             contains_eager(Match.offer).contains_eager(Offer.employer),

@@ -160,10 +160,12 @@ def _matches(*where) -> list[Match]:
 
 def school_events(school: School) -> list[Event]:
     """Return a school's confirmed and delivered encounters as events."""
-    return [_event(m, for_school=True) for m in _matches(EncounterRequest.school_id == school.id)]
+    mine = select(EncounterRequest.id).where(EncounterRequest.school_id == school.id)
+    return [_event(m, for_school=True) for m in _matches(Match.request_id.in_(mine))]
 
 
 def employer_events(employer: Employer) -> list[Event]:
     """Return an employer's confirmed and delivered encounters as events."""
-    return [_event(m, for_school=False) for m in _matches(Offer.employer_id == employer.id)]
+    mine = select(Offer.id).where(Offer.employer_id == employer.id)
+    return [_event(m, for_school=False) for m in _matches(Match.offer_id.in_(mine))]
 
