@@ -14,7 +14,6 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
 from broker.extensions import db
-from broker.geo import PostcodeError, geocode, normalise_postcode
 from broker.models import (
     ENCOUNTER_TYPES,
     LIVE_MATCH_STATUSES,
@@ -27,7 +26,8 @@ from broker.models import (
     Offer,
     User,
 )
-from broker.services import audit, vetting
+from broker.services import audit, places, vetting
+from broker.services.matching import propose_for_new_offer
 from broker.services.errors import Conflict, ServiceError
 from broker.services.matches import offer_pupils_held, transition
 
@@ -113,10 +113,7 @@ def _validate(data: OfferData) -> None:
 
 def _apply(offer: Offer, data: OfferData, employer: Employer) -> dict[str, object]:
     raw = data.postcode.strip() or employer.postcode
-    try:
-        postcode = normalise_postcode(raw)
-    except PostcodeError as exc:
-        raise ServiceError(f"Postcode: {exc}", field="postcode") from exc
+    postcode = places.normalise(raw)
     values: dict[str, object] = {
         "title": data.title.strip(),
         "description": data.description.strip(),
@@ -139,10 +136,7 @@ def _apply(offer: Offer, data: OfferData, employer: Employer) -> dict[str, objec
         if postcode == employer.postcode:
             values.update(postcode=postcode, lat=employer.lat, lon=employer.lon)
         else:
-            try:
-                place = geocode(postcode)
-            except PostcodeError as exc:
-                raise ServiceError(f"Postcode: {exc}", field="postcode") from exc
+            place = places.locate(postcode)
             values.update(postcode=place.postcode, lat=place.lat, lon=place.lon)
     changed = {}
     for key, value in values.items():
@@ -163,6 +157,8 @@ def create_offer(employer: Employer, data: OfferData, *, by: User, today: date) 
     db.session.add(offer)
     db.session.flush()
     audit.record("offer.created", offer, by=by, type=offer.type, capacity=offer.capacity)
+    # Unmet demand should not wait for the nightly run to see a new offer.
+    propose_for_new_offer(offer, by=by)
     return offer
 
 
@@ -212,7 +208,9 @@ def reopen_offer(offer: Offer, *, by: User, today: date) -> Offer:
     if offer.latest < today:
         raise Conflict("This offer's dates have passed; copy it to offer it again.")
     vetting.check_offer_allowed(offer.employer, offer.type, today)
-    return _set_status(offer, "open", by=by, allowed_from=("paused",))
+    _set_status(offer, "open", by=by, allowed_from=("paused",))
+    propose_for_new_offer(offer, by=by)
+    return offer
 
 
 def close_offer(offer: Offer, *, by: User) -> Offer:

@@ -11,7 +11,6 @@ from datetime import date
 from sqlalchemy import select
 
 from broker.extensions import db
-from broker.geo import PostcodeError, geocode, normalise_postcode
 from broker.models import (
     EMPLOYER_KINDS,
     SCHOOL_GENDERS,
@@ -22,7 +21,7 @@ from broker.models import (
     SchoolYearGroup,
     User,
 )
-from broker.services import audit
+from broker.services import audit, places
 from broker.services.errors import ServiceError
 
 YEAR_GROUPS = tuple(range(7, 14))
@@ -58,13 +57,6 @@ class SchoolProfile:
     careers_leader_email: str = ""
     careers_leader_phone: str = ""
     sen_profile: list[str] = field(default_factory=list)
-
-
-def _place(postcode: str):
-    try:
-        return geocode(postcode)
-    except PostcodeError as exc:
-        raise ServiceError(f"Postcode: {exc}", field="postcode") from exc
 
 
 def _changes(obj: object, values: dict[str, object]) -> dict[str, object]:
@@ -109,12 +101,9 @@ def update_employer_profile(
         "insurance_expires_on": data.insurance_expires_on,
         "risk_assessment_on": data.risk_assessment_on,
     }
-    try:
-        postcode = normalise_postcode(data.postcode)
-    except PostcodeError as exc:
-        raise ServiceError(f"Postcode: {exc}", field="postcode") from exc
+    postcode = places.normalise(data.postcode)
     if postcode != employer.postcode:
-        place = _place(postcode)
+        place = places.locate(postcode)
         values.update(postcode=place.postcode, lat=place.lat, lon=place.lon)
     changed = _changes(employer, values)
     db.session.flush()
@@ -144,12 +133,9 @@ def update_school_profile(school: School, data: SchoolProfile, *, by: User) -> d
         "careers_leader_phone": data.careers_leader_phone.strip() or None,
         "sen_profile": [c for c in SEN_CODES if c in data.sen_profile],
     }
-    try:
-        postcode = normalise_postcode(data.postcode)
-    except PostcodeError as exc:
-        raise ServiceError(f"Postcode: {exc}", field="postcode") from exc
+    postcode = places.normalise(data.postcode)
     if postcode != school.postcode:
-        place = _place(postcode)
+        place = places.locate(postcode)
         values.update(postcode=place.postcode, lat=place.lat, lon=place.lon)
     changed = _changes(school, values)
     db.session.flush()
