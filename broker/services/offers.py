@@ -27,9 +27,9 @@ from broker.models import (
     User,
 )
 from broker.services import audit, places, vetting
-from broker.services.matching import propose_for_new_offer
 from broker.services.errors import Conflict, ServiceError
 from broker.services.matches import offer_pupils_held, transition
+from broker.services.matching import propose_for_new_offer
 
 MAX_KM = 500.0
 
