@@ -143,7 +143,7 @@ def demo_command(small: bool, seed: int, serve: bool, reset: bool, host: str, po
     upgrade()
     size = DemoSize.small() if small else DemoSize.national()
     logins = load_demo(size=size, seed=seed, schools_file=SHIPPED_SCHOOLS)
-    click.echo("\nDemo logins (password for all: %s):" % logins.password)
+    click.echo(f"\nDemo logins (password for all: {logins.password}):")
     for role, email in logins.emails.items():
         click.echo(f"  {role:<12} {email}")
     if serve:

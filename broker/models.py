@@ -234,6 +234,8 @@ class School(db.Model):
     careers_leader_phone: Mapped[str | None] = mapped_column(String(40))
     # SEN codes the school's pupils need supported (matching.SEN_CODES).
     sen_profile: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Fields of the school list that the school has corrected; re-imports leave them alone.
+    local_overrides: Mapped[list[str]] = mapped_column(JSON, default=list)
     imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

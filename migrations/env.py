@@ -68,6 +68,15 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+# Tables that live in the database but belong to a library, not to our models: APScheduler
+# keeps its job store here. Autogenerate must neither create nor drop them.
+NOT_OURS = {"apscheduler_jobs"}
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    return not (type_ == "table" and name in NOT_OURS)
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -89,6 +98,7 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    conf_args.setdefault("include_object", include_object)
 
     connectable = get_engine()
 

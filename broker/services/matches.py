@@ -352,6 +352,11 @@ def record_delivery(
             f"This match is {match.status}; only a confirmed encounter can be "
             "recorded as delivered."
         )
+    if delivered_on > adapter.local_today(utcnow()):
+        raise ServiceError(
+            "The delivery date is in the future: record delivery after the event.",
+            field="delivered_on",
+        )
     if pupils_reached < 0:
         raise ServiceError("Pupils who took part cannot be negative.", field="pupils_reached")
     if pupils_reached > match.pupils * 2:

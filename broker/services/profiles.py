@@ -23,6 +23,7 @@ from broker.models import (
 )
 from broker.services import audit, places
 from broker.services.errors import ServiceError
+from broker.services.schools import IMPORTED_FIELDS
 
 YEAR_GROUPS = tuple(range(7, 14))
 
@@ -119,8 +120,7 @@ def update_school_profile(school: School, data: SchoolProfile, *, by: User) -> d
     if data.pupils is not None and data.pupils < 0:
         raise ServiceError("Pupils on roll cannot be negative.", field="pupils")
     if data.fsm_pct is not None and not 0 <= data.fsm_pct <= 100:
-        raise ServiceError("Free school meals must be a percentage from 0 to 100.",
-                           field="fsm_pct")
+        raise ServiceError("Free school meals must be a percentage from 0 to 100.", field="fsm_pct")
     unknown = sorted(set(data.sen_profile) - set(SEN_CODES))
     if unknown:
         raise ServiceError(f"Unknown SEN codes: {', '.join(unknown)}.", field="sen_profile")
@@ -138,6 +138,9 @@ def update_school_profile(school: School, data: SchoolProfile, *, by: User) -> d
         place = places.locate(postcode)
         values.update(postcode=place.postcode, lat=place.lat, lon=place.lon)
     changed = _changes(school, values)
+    owned = set(changed) & IMPORTED_FIELDS
+    if owned:
+        school.local_overrides = sorted(set(school.local_overrides or []) | owned)
     db.session.flush()
     if changed:
         audit.record("school.updated", school, by=by, fields=sorted(changed))
@@ -148,8 +151,9 @@ def set_year_groups(school: School, pupils: dict[int, int | None], *, by: User) 
     """Set the pupils in each year group (None or absent removes a year group's count)."""
     for year, count in pupils.items():
         if year not in YEAR_GROUPS:
-            raise ServiceError(f"Year {year} is not a secondary year group (7-13).",
-                               field=f"y{year}")
+            raise ServiceError(
+                f"Year {year} is not a secondary year group (7-13).", field=f"y{year}"
+            )
         if count is not None and count < 0:
             raise ServiceError(f"Pupils in year {year} cannot be negative.", field=f"y{year}")
     rows = {
@@ -202,16 +206,27 @@ def add_blackout(
     db.session.add(blackout)
     db.session.flush()
     db.session.expire(school, ["blackouts"])
-    audit.record("school.blackout_added", school, by=by, starts_on=starts_on, ends_on=ends_on,
-                 reason=blackout.reason)
+    audit.record(
+        "school.blackout_added",
+        school,
+        by=by,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        reason=blackout.reason,
+    )
     return blackout
 
 
 def remove_blackout(blackout: SchoolBlackout, *, by: User) -> None:
     """Remove dates to avoid."""
     school = blackout.school
-    audit.record("school.blackout_removed", school, by=by, starts_on=blackout.starts_on,
-                 ends_on=blackout.ends_on)
+    audit.record(
+        "school.blackout_removed",
+        school,
+        by=by,
+        starts_on=blackout.starts_on,
+        ends_on=blackout.ends_on,
+    )
     db.session.delete(blackout)
     db.session.flush()
     db.session.expire(school, ["blackouts"])

@@ -21,17 +21,10 @@ RURAL_RADIUS_KM = 10.0
 RURAL_MAX_NEIGHBOURS = 3
 EARTH_RADIUS_KM = 6371.0088
 
-_FIELDS = (
-    "name",
-    "postcode",
-    "lat",
-    "lon",
-    "kind",
-    "gender",
-    "phase",
-    "pupils",
-    "fsm_pct",
-    "la_name",
+# The fields the school list owns. A school may correct some of them on its profile; those
+# are then recorded in School.local_overrides and a re-import leaves them as the school said.
+IMPORTED_FIELDS = frozenset(
+    {"name", "postcode", "lat", "lon", "kind", "gender", "phase", "pupils", "fsm_pct", "la_name"}
 )
 
 
@@ -59,8 +52,9 @@ def import_schools(
 ) -> ImportReport:
     """Create or update schools by URN from parsed rows; re-importing never duplicates.
 
-    A careers leader's own edits to contacts and SEN profile are kept: only the fields the
-    school list owns are overwritten.
+    A careers leader's own edits are kept: contacts and SEN profile are never touched, and
+    fields of the school list that the school corrected (``local_overrides``) stay as the
+    school set them.
     """
     now = now or utcnow()
     report = ImportReport()
@@ -73,7 +67,7 @@ def import_schools(
             if area is None:
                 area = areas[row.la_name] = Area(name=row.la_name)
                 db.session.add(area)
-        values = {name: getattr(row, name) for name in _FIELDS}
+        values = {name: getattr(row, name) for name in IMPORTED_FIELDS}
         school = existing.get(row.urn)
         if school is None:
             school = School(urn=row.urn, area=area, imported_at=now, **values)
@@ -81,7 +75,8 @@ def import_schools(
             existing[row.urn] = school
             report.created += 1
         else:
-            changed = {k: v for k, v in values.items() if getattr(school, k) != v}
+            kept = set(school.local_overrides or ())
+            changed = {k: v for k, v in values.items() if k not in kept and getattr(school, k) != v}
             if area is not None and school.area is not area:
                 changed["area"] = area
             if changed:

@@ -47,7 +47,7 @@ def test_full_lifecycle_to_feedback(people, match):
     svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=True)
     assert match.status == "accepted"
     encounter = svc.record_delivery(
-        match, by=people["school_user"], delivered_on=date(2027, 2, 1), pupils_reached=18
+        match, by=people["school_user"], delivered_on=date(2026, 11, 2), pupils_reached=18
     )
     assert match.status == "delivered" and encounter.pupils_reached == 18
     feedback = svc.give_feedback(
@@ -125,17 +125,21 @@ def test_reject_needs_reason_and_terminal_states_stay_put(people, match):
 def test_delivery_only_after_acceptance_and_feedback_once(people, match):
     with pytest.raises(Conflict):
         svc.record_delivery(
-            match, by=people["school_user"], delivered_on=date(2027, 2, 1), pupils_reached=10
+            match, by=people["school_user"], delivered_on=date(2026, 11, 2), pupils_reached=10
         )
     svc.approve_match(match, by=people["coordinator"])
     svc.respond_to_match(match, by=people["school_user"], side="school", accept=True)
     svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=True)
     with pytest.raises(ServiceError):
         svc.record_delivery(
-            match, by=people["school_user"], delivered_on=date(2027, 2, 1), pupils_reached=-1
+            match, by=people["school_user"], delivered_on=date(2026, 11, 2), pupils_reached=-1
+        )
+    with pytest.raises(ServiceError, match="in the future"):
+        svc.record_delivery(
+            match, by=people["school_user"], delivered_on=date(2099, 1, 1), pupils_reached=5
         )
     encounter = svc.record_delivery(
-        match, by=people["employer_user"], delivered_on=date(2027, 2, 1), pupils_reached=20
+        match, by=people["employer_user"], delivered_on=date(2026, 11, 2), pupils_reached=20
     )
     svc.give_feedback(encounter, by=people["employer_user"], by_role="employer", rating=4)
     with pytest.raises(Conflict):

@@ -114,3 +114,24 @@ def test_cli_runner_is_usable_standalone():
 
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0 and "import-schools" in result.output
+
+
+def test_reimport_keeps_fields_the_school_corrected(app, make_user):
+    from broker.services.profiles import SchoolProfile, update_school_profile
+
+    load_schools(SAMPLE, quiet=True)
+    db.session.commit()
+    school = db.session.scalar(select(School).where(School.urn == 100049))
+    user = make_user(role="school", school_id=school.id)
+    update_school_profile(
+        school,
+        SchoolProfile(postcode=school.postcode, gender="mixed", pupils=1010, fsm_pct=60.0),
+        by=user,
+    )
+    db.session.commit()
+    assert school.local_overrides == ["fsm_pct", "pupils"]
+    report = load_schools(SAMPLE, quiet=True)
+    db.session.commit()
+    school = db.session.scalar(select(School).where(School.urn == 100049))
+    assert (school.pupils, school.fsm_pct) == (1010, 60.0)
+    assert school.name == "Haverstock School" and report.updated == 0
