@@ -142,7 +142,9 @@ def demo_command(small: bool, seed: int, serve: bool, reset: bool, host: str, po
             conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     upgrade()
     size = DemoSize.small() if small else DemoSize.national()
-    logins = load_demo(size=size, seed=seed, schools_file=SHIPPED_SCHOOLS)
+    logins = load_demo(
+        size=size, seed=seed, schools_file=SHIPPED_SCHOOLS, say=lambda m: click.echo(m, err=True)
+    )
     click.echo(f"\nDemo logins (password for all: {logins.password}):")
     for role, email in logins.emails.items():
         click.echo(f"  {role:<12} {email}")

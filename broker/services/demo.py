@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,11 +26,14 @@ from broker.models import (
     Area,
     Employer,
     EncounterRequest,
+    MatchRun,
     Offer,
     School,
     User,
+    utcnow,
 )
 from broker.services import accounts
+from broker.services.matching import run_matching
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +339,13 @@ def _bulk(model: type, rows: list[dict], desc: str, batch: int = 2000) -> None:
             bar.update(min(batch, len(rows) - start))
 
 
-def load_demo(*, size: DemoSize, seed: int, schools_file: Path) -> DemoLogins:
+def load_demo(
+    *,
+    size: DemoSize,
+    seed: int,
+    schools_file: Path,
+    say: Callable[[str], object] = log.info,
+) -> DemoLogins:
     """Fill an empty database with the demo (schools, employers, offers, requests, logins).
 
     Loading twice does nothing the second time apart from printing the logins again.
@@ -357,17 +367,15 @@ def load_demo(*, size: DemoSize, seed: int, schools_file: Path) -> DemoLogins:
         db.session.commit()
     logins.emails = _demo_users()
     db.session.commit()
-    from broker.models import MatchRun, utcnow
-    from broker.services.matching import run_matching
-
     # Run the nightly match once so every role has something to act on.
     if db.session.scalar(select(func.count()).select_from(MatchRun)) == 0:
+        say("Running the nightly match once...")
         run = run_matching(utcnow(), kind="demo")
         db.session.commit()
-        log.info(
-            "demo match: %s proposals in %s s",
-            run.figures["proposals"],
-            run.figures["seconds"]["total"],
+        say(
+            f"Matched {run.figures['pupils_matched']:,} of {run.figures['pupils_requested']:,} "
+            f"pupils requested: {run.figures['proposals']:,} proposals for coordinators "
+            f"({run.figures['seconds']['total']:.1f} s)."
         )
     return logins
 
