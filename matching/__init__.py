@@ -20,8 +20,8 @@ How it works
 ------------
 Candidate pairs obey the hard rules (type, year group, overlapping dates outside the school's
 ``avoid_dates``, travel radius unless virtual, SEN needs supported, single-gender audience) and
-are found with a haversine BallTree and vectorised numpy filters. Each pair is scored by the
-named terms of :class:`Weights`, counted per fully served request so that a small cohort is
+are found with a KD-tree on the unit sphere and vectorised numpy filters. Each pair is scored
+by the named terms of :class:`Weights`, counted per fully served request so that a small cohort is
 worth as much as a large one, plus a small per-pupil term. The best ``k`` offers per request
 are kept. The assignment maximises total points under capacities and demands with diminishing
 returns per school (its first encounter of the year is worth ``few_encounters`` points, each

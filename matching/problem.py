@@ -1,7 +1,7 @@
 """Candidate pairs and their scores, built once from plain inputs and reused.
 
 A :class:`Problem` turns schools, requests and offers into numpy arrays, finds every pair
-that obeys the hard rules (a haversine BallTree for in-person offers, dense vectorised blocks
+that obeys the hard rules (a KD-tree on the unit sphere for in-person offers, dense blocks
 for virtual ones), scores the pairs term by term, and keeps the best ``k`` offers per request.
 """
 
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.neighbors import BallTree
+from scipy.spatial import cKDTree
 
 from .model import (
     AUDIENCES,
@@ -85,6 +86,22 @@ def haversine_km(
     dlon = np.radians(lon2) - np.radians(lon1)
     a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))))
+
+
+def _unit_xyz(lat_deg: FloatArray, lon_deg: FloatArray) -> FloatArray:
+    """Points on the unit sphere for latitudes and longitudes in degrees."""
+    lat, lon = np.radians(lat_deg), np.radians(lon_deg)
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
+def _chord(km: float) -> float:
+    """Straight-line distance through the unit sphere for a great-circle distance in km."""
+    return float(2.0 * np.sin(min(km / (2.0 * EARTH_RADIUS_KM), np.pi / 2)))
+
+
+def _chord_km(chord: FloatArray) -> FloatArray:
+    """Great-circle km for chord lengths on the unit sphere."""
+    return np.asarray(2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord / 2.0, 0.0, 1.0)))
 
 
 def _code(table: dict[str, int], value: str, what: str, item: Hashable) -> int:
@@ -293,10 +310,7 @@ class Problem:
             for sector in s.sectors_seen:
                 keys.append((i, self.sector_code.setdefault(sector, len(self.sector_code))))
         self._seen = keys
-
-    def _seen_keys(self) -> IntArray:
-        width = max(len(self.sector_code), 1)
-        return np.unique(np.asarray([s * width + c for s, c in self._seen], dtype=np.int64))
+        self._seen_table: BoolArray | None = None
 
     def _pair_keys(
         self, pairs: Iterable[tuple[Hashable, Hashable]], what: str, *, strict: bool = True
@@ -316,33 +330,26 @@ class Problem:
     def _cold_spot(self) -> None:
         w = self.weights
         in_person = ~self.off.virtual
-        self._offer_tree: BallTree | None = None
-        if in_person.any():
-            coords = np.radians(np.column_stack([self.off.lat[in_person], self.off.lon[in_person]]))
-            tree = BallTree(coords, metric="haversine")
-            if len(self.schools):
-                near = tree.query_radius(
-                    np.radians(np.column_stack([self.s_lat, self.s_lon])),
-                    r=w.cold_spot_km / EARTH_RADIUS_KM,
-                    count_only=True,
-                )
-            else:
-                near = np.zeros(0, dtype=np.int64)
+        self._s_xyz = _unit_xyz(self.s_lat, self.s_lon)
+        if in_person.any() and len(self.schools):
+            tree = cKDTree(_unit_xyz(self.off.lat[in_person], self.off.lon[in_person]))
+            near = tree.query_ball_point(
+                self._s_xyz, r=_chord(w.cold_spot_km), return_length=True
+            )
         else:
             near = np.zeros(len(self.schools), dtype=np.int64)
         self.s_near_offers = np.asarray(near, dtype=np.int64)
         self.s_cold = 1.0 - np.minimum(1.0, self.s_near_offers / w.cold_spot_offers)
-        self._school_tree = (
-            BallTree(np.radians(np.column_stack([self.s_lat, self.s_lon])), metric="haversine")
-            if len(self.schools)
-            else None
-        )
+        self._school_tree = cKDTree(self._s_xyz) if len(self.schools) else None
 
     # ------------------------------------------------------------- candidates
     def pairs_for_offers(
-        self, off: _Offers, offer_rows: IntArray
+        self, off: _Offers, offer_rows: IntArray, *, virtual_km: bool = True
     ) -> tuple[IntArray, IntArray, FloatArray]:
-        """All feasible (request, offer) pairs for some offers, as index arrays plus km."""
+        """All feasible (request, offer) pairs for some offers, as index arrays plus km.
+
+        With ``virtual_km=False`` virtual pairs get ``nan`` km (distance scores them nothing).
+        """
         req_parts: list[IntArray] = []
         off_parts: list[IntArray] = []
         km_parts: list[FloatArray] = []
@@ -355,7 +362,7 @@ class Problem:
             off_parts.append(o)
             km_parts.append(km)
         if virtual.size and len(self.requests):
-            r, o, km = self._virtual(off, virtual)
+            r, o, km = self._virtual(off, virtual, virtual_km)
             req_parts.append(r)
             off_parts.append(o)
             km_parts.append(km)
@@ -374,19 +381,23 @@ class Problem:
         req_parts: list[IntArray] = []
         off_parts: list[IntArray] = []
         km_parts: list[FloatArray] = []
-        # Chunks bound the size of BallTree results held at once.
-        for lo in range(0, rows.size, 5000):
-            chunk = rows[lo : lo + 5000]
-            coords = np.radians(np.column_stack([off.lat[chunk], off.lon[chunk]]))
-            ind, dist = self._school_tree.query_radius(
-                coords, r=off.max_km[chunk] / EARTH_RADIUS_KM, return_distance=True
+        # Offers are grouped by travel radius (bins 10% wide) so each group needs one
+        # tree-to-tree search with its largest radius; chord distances on the unit sphere
+        # order pairs exactly as great-circle distances do.
+        radius_bin = np.ceil(np.log(np.maximum(off.max_km[rows], 1e-3)) / np.log(1.1))
+        for b in np.unique(radius_bin):
+            group = rows[radius_bin == b]
+            tree = cKDTree(_unit_xyz(off.lat[group], off.lon[group]))
+            found = self._school_tree.sparse_distance_matrix(
+                tree, _chord(float(off.max_km[group].max())), output_type="ndarray"
             )
-            lengths = np.fromiter((a.size for a in ind), np.int64, len(ind))
-            if not lengths.sum():
+            if not found.size:
                 continue
-            school = np.concatenate(ind).astype(np.int64)
-            km = np.concatenate(dist) * EARTH_RADIUS_KM
-            offer = np.repeat(chunk, lengths)
+            school = found["i"].astype(np.int64)
+            offer = group[found["j"]]
+            km = _chord_km(found["v"])
+            near = km <= off.max_km[offer]
+            school, offer, km = school[near], offer[near], km[near]
             # Expand each (offer, school) pair to the school's requests of the offer's type.
             key = school * nt + off.type[offer]
             count = self._rk_count[key]
@@ -406,7 +417,9 @@ class Problem:
             return empty, empty.copy(), np.zeros(0)
         return np.concatenate(req_parts), np.concatenate(off_parts), np.concatenate(km_parts)
 
-    def _virtual(self, off: _Offers, rows: IntArray) -> tuple[IntArray, IntArray, FloatArray]:
+    def _virtual(
+        self, off: _Offers, rows: IntArray, with_km: bool = True
+    ) -> tuple[IntArray, IntArray, FloatArray]:
         req_parts: list[IntArray] = []
         off_parts: list[IntArray] = []
         for t in np.unique(off.type[rows]):
@@ -425,6 +438,8 @@ class Problem:
             return empty, empty.copy(), np.zeros(0)
         req = np.concatenate(req_parts)
         offer = np.concatenate(off_parts)
+        if not with_km:
+            return req, offer, np.full(req.size, np.nan)
         s = self.r_school[req]
         km = haversine_km(self.s_lat[s], self.s_lon[s], off.lat[offer], off.lon[offer])
         return req, offer, km
@@ -469,6 +484,25 @@ class Problem:
             keep &= ~np.isin(req * max(len(self.off.ids), 1) + offer, self.forbidden_keys)
         return keep
 
+    def _seen_sector(self, s: IntArray, sector: IntArray) -> BoolArray:
+        """Whether each school has seen each offer's sector (codes -1 and new ones: no)."""
+        if self._seen_table is None:
+            width = max(len(self.sector_code), 1)
+            table = np.zeros((len(self.schools), width), dtype=np.bool_)
+            if self._seen:
+                idx = np.asarray(self._seen, dtype=np.int64)
+                table[idx[:, 0], idx[:, 1]] = True
+            self._seen_table = table
+        table = self._seen_table
+        known = (sector >= 0) & (sector < table.shape[1])
+        return np.asarray(known & table[s, np.where(known, sector, 0)])
+
+    def _stability(self, req: IntArray, offer: IntArray, off: _Offers) -> FloatArray:
+        if off is self.off and self.previous_keys.size:
+            prev = np.isin(req * max(len(self.off.ids), 1) + offer, self.previous_keys)
+            return np.where(prev, self.weights.stability, 0.0)
+        return np.zeros(req.size)
+
     def pair_terms(
         self, req: IntArray, offer: IntArray, km: FloatArray, off: _Offers | None = None
     ) -> dict[str, FloatArray]:
@@ -476,18 +510,10 @@ class Problem:
         w = self.weights
         off = self.off if off is None else off
         s = self.r_school[req]
-        n = req.size
         reach = np.maximum(off.max_km[offer], 1e-9)
         near = np.clip(1.0 - km / reach, 0.0, 1.0)
         proximity = np.where(off.virtual[offer], w.virtual_proximity, near) * w.proximity
-        width = max(len(self.sector_code), 1)
         sector = off.sector[offer]
-        seen_keys = self._seen_keys()
-        seen = np.isin(s * width + sector, seen_keys) if seen_keys.size else np.zeros(n, bool)
-        stability = np.zeros(n)
-        if off is self.off and self.previous_keys.size:
-            prev = np.isin(req * max(len(self.off.ids), 1) + offer, self.previous_keys)
-            stability = np.where(prev, w.stability, 0.0)
         return {
             "proximity": proximity,
             "stem": (self.r_stem[req] & off.stem[offer]) * w.stem,
@@ -495,23 +521,50 @@ class Problem:
             "sen": (self.r_sen[req] != 0) * w.sen,
             "fsm": np.minimum(1.0, self.s_fsm[s] / w.fsm_full_pct) * w.fsm,
             "special": (self.s_kind[s] != 0) * w.special,
-            "sector_variety": ((sector >= 0) & ~seen) * w.sector_variety,
+            "sector_variety": ((sector >= 0) & ~self._seen_sector(s, sector)) * w.sector_variety,
             "cold_spot": self.s_cold[s] * w.cold_spot,
-            "stability": stability,
+            "stability": self._stability(req, offer, off),
         }
 
     def pair_score(
         self, req: IntArray, offer: IntArray, km: FloatArray, off: _Offers | None = None
     ) -> FloatArray:
-        """Sum of the pair terms (points per fully served request)."""
-        terms = self.pair_terms(req, offer, km, off)
-        total = np.zeros(req.size)
-        for v in terms.values():
-            total += v
+        """Sum of the pair terms (points per fully served request).
+
+        Equal to summing :meth:`pair_terms` in order, but terms that depend only on the
+        request or the school are looked up per request, which matters for millions of pairs.
+        """
+        w = self.weights
+        off = self.off if off is None else off
+        s_fsm = np.minimum(1.0, self.s_fsm / w.fsm_full_pct) * w.fsm
+        s_special = (self.s_kind != 0) * w.special
+        s_cold = self.s_cold * w.cold_spot
+        r_stem = np.where(self.r_stem, w.stem, 0.0)
+        r_stereo = np.where(self.r_stereotype, w.stereotype, 0.0)
+        r_sen = (self.r_sen != 0) * w.sen
+        s = self.r_school[req]
+        virtual = off.virtual[offer]
+        km = np.where(virtual, 0.0, km)
+        reach = np.maximum(off.max_km[offer], 1e-9)
+        total = np.clip(1.0 - km / reach, 0.0, 1.0)
+        total = np.where(virtual, w.virtual_proximity, total)
+        total *= w.proximity
+        total += np.where(off.stem[offer], r_stem[req], 0.0)
+        total += np.where(off.stereotype[offer], r_stereo[req], 0.0)
+        total += r_sen[req]
+        total += s_fsm[s]
+        total += s_special[s]
+        sector = off.sector[offer]
+        total += ((sector >= 0) & ~self._seen_sector(s, sector)) * w.sector_variety
+        total += s_cold[s]
+        if off is self.off and self.previous_keys.size:
+            total += self._stability(req, offer, off)
         return total
 
     def _build_candidates(self) -> Candidates:
-        req, offer, km = self.pairs_for_offers(self.off, np.arange(len(self.off.ids)))
+        req, offer, km = self.pairs_for_offers(
+            self.off, np.arange(len(self.off.ids)), virtual_km=False
+        )
         score = self.pair_score(req, offer, km)
         total = int(req.size)
         # One int64 key per sort (group, then best score first) is much faster than lexsort.
@@ -520,19 +573,24 @@ class Problem:
         if self.k is not None and req.size:
             # Keep the k best offers of each request and the k best requests of each offer:
             # the offer side keeps every offer reachable, which score-only pruning does not.
-            by_off = np.argsort(offer * _SORT_SPAN + q)
-            o_sorted = offer[by_off]
-            first = np.searchsorted(o_sorted, o_sorted, side="left")
+            # numpy sorts without the GIL, so the two sorts share the two cores.
+            with ThreadPoolExecutor(2) as pool:
+                off_sort = pool.submit(np.argsort, offer * _SORT_SPAN + q)
+                by_req = np.argsort(req * _SORT_SPAN + q)
+                by_off = off_sort.result()
             keep = np.zeros(req.size, dtype=np.bool_)
-            keep[by_off[np.arange(req.size) - first < self.k]] = True
-            by_req = np.argsort(req * _SORT_SPAN + q)
-            r_sorted = req[by_req]
-            first = np.searchsorted(r_sorted, r_sorted, side="left")
-            keep[by_req[np.arange(req.size) - first < self.k]] = True
+            keep[by_off[_rank_in_group(offer[by_off], len(self.off.ids)) < self.k]] = True
+            keep[by_req[_rank_in_group(req[by_req], len(self.requests)) < self.k]] = True
             order = by_req[keep[by_req]]
         else:
             order = np.argsort(req * _SORT_SPAN + q, kind="stable")
         req, offer, km, score = req[order], offer[order], km[order], score[order]
+        # Virtual pairs get their (displayed) distance only once pruned: it scores nothing.
+        todo = np.flatnonzero(np.isnan(km))
+        if todo.size:
+            s = self.r_school[req[todo]]
+            o = offer[todo]
+            km[todo] = haversine_km(self.s_lat[s], self.s_lon[s], self.off.lat[o], self.off.lon[o])
         counts = np.bincount(req, minlength=len(self.requests))
         start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         logger.info("candidates: %d feasible pairs, %d kept (k=%s)", total, req.size, self.k)
@@ -615,6 +673,13 @@ class Problem:
             )
             for i in range(req.size)
         ]
+
+
+def _rank_in_group(sorted_group: IntArray, n_groups: int) -> IntArray:
+    """Position of each element within its run of equal values in a sorted group array."""
+    counts = np.bincount(sorted_group, minlength=n_groups)
+    first = np.cumsum(counts) - counts
+    return np.arange(sorted_group.size) - first[sorted_group]
 
 
 def _index(ids: Sequence[Hashable], what: str) -> dict[Hashable, int]:
