@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy.orm import contains_eager, selectinload
 
 from broker.extensions import db
 from broker.models import (
@@ -94,10 +95,22 @@ def queue_query(user: User, filters: QueueFilters) -> Select[Any]:
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
         .join(School, EncounterRequest.school_id == School.id)
         .where(Match.status == "proposed")
+        .options(
+            contains_eager(Match.request).contains_eager(EncounterRequest.school),
+            selectinload(Match.offer).selectinload(Offer.employer),
+        )
     )
     areas = area_ids_for(user)
     if areas is not None:
-        query = query.where(School.area_id.in_(areas or [-1]))
+        # An IN over the areas' requests lets the planner use (status, request_id) instead
+        # of walking every proposal nationally.
+        query = query.where(
+            Match.request_id.in_(
+                select(EncounterRequest.id)
+                .join(School, EncounterRequest.school_id == School.id)
+                .where(School.area_id.in_(areas or [-1]))
+            )
+        )
     if filters.area_id is not None:
         query = query.where(School.area_id == filters.area_id)
     if filters.type:
@@ -189,6 +202,7 @@ def area_gaps(user: User, today: date, *, area_id: int | None = None, limit: int
         db.session.scalars(
             select(EncounterRequest)
             .where(EncounterRequest.id.in_(cold_ids or [-1]))
+            .options(selectinload(EncounterRequest.school))
             .order_by(EncounterRequest.latest, EncounterRequest.id)
         )
     )
@@ -203,6 +217,7 @@ def area_gaps(user: User, today: date, *, area_id: int | None = None, limit: int
     offers = (
         select(Offer)
         .join(Employer, Offer.employer_id == Employer.id)
+        .options(contains_eager(Offer.employer))
         .where(
             Offer.status == "open",
             Offer.latest >= today,

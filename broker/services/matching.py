@@ -15,6 +15,7 @@ engine's hard rules and scores for the coordinator's pages.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -868,6 +869,44 @@ def alternatives_for(
     return [(c, offers[_id(c.offer_id)]) for c in found]
 
 
+# Kilometres per degree of latitude on the engine's sphere, rounded down so that bounds
+# computed with it are loose, never tight.
+_KM_PER_DEGREE = 111.0
+
+
+def _may_reach_areas(area_ids: Sequence[int]) -> Any:
+    """SQL: offers that could be within reach of some school in the areas.
+
+    A necessary condition only (the engine decides exactly): virtual, or within the offer's
+    ``max_km`` of the bounding box of an area's schools. Great-circle distance is at least
+    ``|delta lat|`` in degrees times 111.19 km, and at least ``|delta lon|`` times
+    111.19 km * cos(lat) for latitudes up to ``lat``; the bounds round both against
+    themselves, so no feasible offer is left out. Loading only these keeps an area's
+    cold-spot check from building every offer in the country.
+    """
+    boxes = db.session.execute(
+        select(
+            func.min(School.lat), func.max(School.lat), func.min(School.lon), func.max(School.lon)
+        )
+        .where(School.area_id.in_(list(area_ids) or [-1]))
+        .group_by(School.area_id)
+    ).all()
+    reach = [Offer.delivery == "virtual"]
+    for lat_lo, lat_hi, lon_lo, lon_hi in boxes:
+        # Offers reach at most MAX_KM (500 km, under 5 degrees of latitude) from a school.
+        widest = min(85.0, max(abs(lat_lo), abs(lat_hi)) + 10.0)
+        lon_km = _KM_PER_DEGREE * math.cos(math.radians(widest)) / 1.01
+        reach.append(
+            and_(
+                Offer.lat.between(
+                    lat_lo - Offer.max_km / _KM_PER_DEGREE, lat_hi + Offer.max_km / _KM_PER_DEGREE
+                ),
+                Offer.lon.between(lon_lo - Offer.max_km / lon_km, lon_hi + Offer.max_km / lon_km),
+            )
+        )
+    return or_(*reach)
+
+
 def cold_spot_requests(area_ids: Sequence[int] | None, today: date) -> list[int]:
     """Return ids of open requests (in the areas, or all) that no current offer could serve.
 
@@ -887,7 +926,10 @@ def cold_spot_requests(area_ids: Sequence[int] | None, today: date) -> list[int]
     if not req_rows:
         return []
     types = sorted({r.type for r in req_rows})
-    off_rows = _offer_rows(today, [Offer.type.in_(types)])
+    off_where = [Offer.type.in_(types)]
+    if area_ids is not None:
+        off_where.append(_may_reach_areas(area_ids))
+    off_rows = _offer_rows(today, off_where)
     if not off_rows:
         return [r.id for r in req_rows]
     requests = [_engine_request(r, r.pupils, today) for r in req_rows]

@@ -60,3 +60,20 @@ def test_school_lists_do_not_grow_with_rows(client, auth, make_user, make_school
                    request=make_request(school=school), status="accepted")
     many = {url: _queries(client, url) for url in urls}
     assert many == few
+
+
+def test_review_queue_does_not_grow_with_rows(client, auth, make_user, make_area, make_school,
+                                              make_employer, make_offer, make_request,
+                                              make_match):
+    area = make_area(name="Leeds")
+    auth.login(make_user(role="coordinator", areas=[area]))
+
+    def propose():
+        make_match(offer=make_offer(employer=make_employer()),
+                   request=make_request(school=make_school(area=area)))
+
+    propose()
+    few = _queries(client, "/coordinator/queue")
+    for _ in range(8):
+        propose()
+    assert _queries(client, "/coordinator/queue") == few

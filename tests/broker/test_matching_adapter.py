@@ -195,3 +195,33 @@ def test_pair_allowed_and_alternatives_use_the_engine_rules(
     assert adapter.cold_spot_requests(None, today) == []
     lonely = make_request(type="careers_fair")
     assert adapter.cold_spot_requests(None, today) == [lonely.id]
+
+
+def test_cold_spots_in_an_area_keep_offers_at_the_edge_of_reach(
+    app, make_area, make_school, make_request, make_offer, make_employer
+):
+    # An area's cold-spot check loads only offers near the area's schools; offers just
+    # inside their reach (east and north) and virtual ones far away must still count.
+    from matching.problem import haversine_km
+
+    area = make_area(name="Edge")
+    school = make_school(area=area, lat=54.0, lon=-2.0)
+    east = (54.0, -2.0 + 24.9 / (111.195 * 0.5878))
+    north = (54.0 + 24.9 / 111.195, -2.0)
+    for lat, lon in (east, north):
+        assert 24.0 < float(haversine_km(54.0, -2.0, lat, lon)) < 25.0
+    today = date(2026, 12, 1)
+    wanted = []
+    for year, (lat, lon), delivery in (
+        (8, east, "at_school"), (9, north, "at_school"), (10, (50.5, 1.0), "virtual")
+    ):
+        wanted.append(make_request(school=school, year_group=year))
+        make_offer(employer=_vetted(make_employer), lat=lat, lon=lon, max_km=25.0,
+                   year_min=year, year_max=year, delivery=delivery)
+    assert adapter.cold_spot_requests([area.id], today) == []
+    assert adapter.cold_spot_requests(None, today) == []
+    lonely = make_request(school=school, year_group=11)
+    make_offer(employer=_vetted(make_employer), lat=east[0], lon=east[1] + 0.01,
+               max_km=25.0, year_min=11, year_max=11)
+    assert adapter.cold_spot_requests([area.id], today) == [lonely.id]
+    assert adapter.cold_spot_requests(None, today) == [lonely.id]
