@@ -44,6 +44,14 @@ class FlowSolution:
     status: str
 
 
+def _compact(ids: IntArray, n: int) -> tuple[IntArray, IntArray]:
+    """Like ``np.unique(ids, return_inverse=True)`` for ids in ``range(n)``, in linear time."""
+    used = np.zeros(n, dtype=np.bool_)
+    used[ids] = True
+    local = np.cumsum(used) - 1
+    return np.flatnonzero(used), local[ids]
+
+
 def tier_bonus_per_pupil(rank0: IntArray, tier_size: IntArray, weights: Weights) -> FloatArray:
     """Per-pupil bonus of each school's tiers, shape (schools, tiers)."""
     ranks = rank0[:, None] + np.arange(weights.tiers)[None, :]
@@ -71,9 +79,9 @@ def solve_flow(
     n_pairs = pair_req.size
     if n_pairs == 0:
         return FlowSolution(np.zeros(0, dtype=np.int64), 0.0, 0.0, "optimal")
-    reqs, r_local = np.unique(pair_req, return_inverse=True)
-    offs, o_local = np.unique(pair_off, return_inverse=True)
-    schools, s_of_req = np.unique(req_school[reqs], return_inverse=True)
+    reqs, r_local = _compact(pair_req, req_demand.size)
+    offs, o_local = _compact(pair_off, off_capacity.size)
+    schools, s_of_req = _compact(req_school[reqs], int(req_school.max()) + 1)
     demand = req_demand[reqs].astype(np.int64)
     cap = off_capacity[offs].astype(np.int64)
     n_s, n_r, n_o = schools.size, reqs.size, offs.size

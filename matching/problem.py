@@ -613,34 +613,55 @@ class Problem:
     ) -> list[str]:
         """Short human sentences explaining each pair's score."""
         off = self.off if off is None else off
-        out = []
-        for i in range(req.size):
-            r, o = int(req[i]), int(offer[i])
-            s = int(self.r_school[r])
-            parts = ["virtual" if off.virtual[o] else f"{km[i]:.0f} km"]
-            if terms["stem"][i] > 0:
-                parts.append("STEM goal met")
-            if terms["stereotype"][i] > 0:
-                who = {1: "girls' school, ", 2: "boys' school, "}.get(int(self.s_gender[s]), "")
-                parts.append(f"{who}role models challenge stereotypes")
-            if terms["sen"][i] > 0:
-                parts.append("SEN needs supported")
-            if terms["special"][i] > 0:
-                parts.append("special school" if self.s_kind[s] == 1 else "alternative provision")
-            if self.s_fsm[s] >= 0.6 * self.weights.fsm_full_pct:
-                parts.append(f"{self.s_fsm[s]:.0f}% FSM")
-            if terms["sector_variety"][i] > 0:
-                parts.append("new sector for the school")
-            if terms["cold_spot"][i] >= 0.5 * self.weights.cold_spot > 0:
-                parts.append(f"cold spot ({self.s_near_offers[s]} offers within "
-                             f"{self.weights.cold_spot_km:.0f} km)")
-            if terms["stability"][i] > 0:
-                parts.append("proposed last run")
+        w = self.weights
+        school = self.r_school[req]
+        # Phrases that depend only on the school are built once per school present.
+        schools = np.unique(school).tolist()
+        who = {1: "girls' school, ", 2: "boys' school, "}
+        stereo_text, fsm_text, enc_text = {}, {}, {}
+        for s in schools:
+            intake = who.get(int(self.s_gender[s]), "")
+            stereo_text[s] = f"{intake}role models challenge stereotypes"
+            fsm = float(self.s_fsm[s])
+            fsm_text[s] = f"{fsm:.0f}% FSM" if fsm >= 0.6 * w.fsm_full_pct else None
             enc = int(self.s_encounters[s])
-            parts.append(
+            enc_text[s] = (
                 "school has had no encounter this year" if enc == 0
                 else f"school has had {enc} encounter{'s' if enc > 1 else ''} this year"
             )
+        special_text = {1: "special school"}
+        cold_text = f" offers within {w.cold_spot_km:.0f} km)"
+        dist = [
+            "virtual" if v else f"{k:.0f} km"
+            for v, k in zip(off.virtual[offer].tolist(), km.tolist(), strict=True)
+        ]
+        cold_on = (terms["cold_spot"] >= 0.5 * w.cold_spot) & (w.cold_spot > 0)
+        cols = zip(
+            school.tolist(), dist, (terms["stem"] > 0).tolist(),
+            (terms["stereotype"] > 0).tolist(), (terms["sen"] > 0).tolist(),
+            (terms["special"] > 0).tolist(), (terms["sector_variety"] > 0).tolist(),
+            cold_on.tolist(), (terms["stability"] > 0).tolist(), strict=True,
+        )
+        out = []
+        for s, d, stem, stereo, sen, special, variety, cold, stable in cols:
+            parts = [d]
+            if stem:
+                parts.append("STEM goal met")
+            if stereo:
+                parts.append(stereo_text[s])
+            if sen:
+                parts.append("SEN needs supported")
+            if special:
+                parts.append(special_text.get(int(self.s_kind[s]), "alternative provision"))
+            if fsm_text[s] is not None:
+                parts.append(fsm_text[s])
+            if variety:
+                parts.append("new sector for the school")
+            if cold:
+                parts.append(f"cold spot ({self.s_near_offers[s]}{cold_text}")
+            if stable:
+                parts.append("proposed last run")
+            parts.append(enc_text[s])
             out.append("; ".join(parts))
         return out
 
