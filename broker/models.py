@@ -458,6 +458,10 @@ class Match(db.Model):
         return f"<Match {self.id} r={self.request_id} o={self.offer_id} {self.status}>"
 
 
+# The review queue: proposals by score, best first, then id, without sorting them all.
+Index("ix_matches_status_score", Match.status, Match.score.desc(), Match.id)
+
+
 class MatchEvent(db.Model):
     """One step in a match's status history: who moved it, from what, to what, and why."""
 
