@@ -1,6 +1,7 @@
 """Forms for employers; they check shape, services enforce the rules.
 
-The forms for answering, delivering and giving feedback on a match are shared with schools.
+The forms for answering, cancelling, delivering and giving feedback on a match are in
+``broker.matchpages``, shared with schools.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from wtforms import (
     DecimalField,
     EmailField,
     IntegerField,
-    RadioField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -24,7 +24,6 @@ from wtforms.validators import (
     Email,
     InputRequired,
     Length,
-    NumberRange,
     Optional,
 )
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -97,41 +96,3 @@ class OfferForm(FlaskForm):
     latest = DateField("Available until", validators=[InputRequired()])
     postcode = StringField("Postcode where it happens", validators=[Optional(), Length(max=16)],
                            description="Leave blank to use your organisation's postcode.")
-
-
-class ReasonForm(FlaskForm):
-    reason = TextAreaField("Reason", validators=[Optional(), Length(max=2000)])
-
-
-class RespondForm(FlaskForm):
-    answer = RadioField("Your answer", choices=choices(("accept", "decline"), {
-        "accept": "Accept", "decline": "Decline"}), validators=[InputRequired()])
-    reason = TextAreaField("Reason (needed to decline)", validators=[Optional(),
-                                                                      Length(max=2000)])
-
-
-class DeliveryForm(FlaskForm):
-    delivered_on = DateField("Date it happened", validators=[InputRequired()])
-    pupils_reached = IntegerField("Pupils who took part",
-                                  validators=[InputRequired(), NumberRange(min=0)])
-
-
-class FeedbackForm(FlaskForm):
-    rating = SelectField("How useful was it? (1 poor - 5 excellent)",
-                         choices=choices(("5", "4", "3", "2", "1"), {}),
-                         validators=[InputRequired()])
-    would_welcome_again = SelectField(
-        "Would you work with them again?",
-        choices=choices(("", "yes", "no"), {"": "Not sure", "yes": "Yes", "no": "No"}),
-        default="",
-    )
-    comment = TextAreaField("Comment", validators=[Optional(), Length(max=4000)])
-
-
-class SchoolFeedbackForm(FeedbackForm):
-    pupil_voice_score = SelectField(
-        "Pupils' own score for the year group (1-5)",
-        choices=choices(("", "5", "4", "3", "2", "1"), {"": "Not collected"}),
-        description="A cohort-level score; never give pupils' names.",
-        default="",
-    )

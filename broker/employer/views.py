@@ -18,15 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
 from broker.auth.access import get_or_404, role_guard
-from broker.employer.forms import (
-    DeliveryForm,
-    FeedbackForm,
-    OfferForm,
-    ProfileForm,
-    ReasonForm,
-    RespondForm,
-)
+from broker.employer.forms import OfferForm, ProfileForm
 from broker.extensions import db
+from broker.formutil import show_service_error
+from broker.matchpages import FeedbackForm, ReasonForm, register_match_pages
 from broker.models import (
     ENCOUNTER_TYPES,
     OFFER_STATUSES,
@@ -55,7 +50,6 @@ MATCH_SORTS = {
     "status": (Match.status, Match.id),
     "offer": (Offer.title, Match.id),
 }
-CONTACT_STATUSES = ("accepted", "delivered")
 
 
 @bp.before_request
@@ -80,16 +74,6 @@ def _own_offer(offer_id: int) -> Offer:
 
 def _own_match(match_id: int) -> Match:
     return get_or_404(Match, match_id, lambda m: m.offer.employer_id == current_user.employer_id)
-
-
-def _fail(form, exc: ServiceError) -> None:
-    """Roll back and show a service's refusal next to its field, or as a message."""
-    db.session.rollback()
-    field = getattr(form, exc.field, None) if form is not None and exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        flash(exc.message, "error")
 
 
 def _int_arg(name: str) -> int | None:
@@ -163,7 +147,7 @@ def profile():
         try:
             profiles.update_employer_profile(employer, data, by=current_user, today=_today())
         except ServiceError as exc:
-            _fail(form, exc)
+            show_service_error(form, exc)
             status = 400
         else:
             db.session.commit()
@@ -233,7 +217,7 @@ def offer_new():
                 employer, _offer_data(form), by=current_user, today=_today()
             )
         except ServiceError as exc:
-            _fail(form, exc)
+            show_service_error(form, exc)
             status = 400
         else:
             db.session.commit()
@@ -263,7 +247,7 @@ def offer_edit(offer_id: int):
         try:
             offers.update_offer(offer, _offer_data(form), by=current_user, today=_today())
         except ServiceError as exc:
-            _fail(form, exc)
+            show_service_error(form, exc)
             status = 400
         else:
             db.session.commit()
@@ -282,7 +266,7 @@ def _offer_action(offer_id: int, action, done: str):
     try:
         result = action(offer)
     except ServiceError as exc:
-        _fail(None, exc)
+        show_service_error(None, exc)
         return redirect(url_for("employer.offer_detail", offer_id=offer.id))
     db.session.commit()
     flash(done, "success")
@@ -362,112 +346,10 @@ def match_list():
     )
 
 
-def _render_match(match: Match, status: int = 200, **forms):
-    school = match.request.school
-    feedback = None
-    if match.encounter is not None:
-        feedback = {f.by_role: f for f in match.encounter.feedback}
-    return render_template(
-        "employer/match.html",
-        match=match,
-        school=school,
-        show_contacts=match.status in CONTACT_STATUSES,
-        feedback=feedback,
-        respond_form=forms.get("respond_form") or RespondForm(formdata=None),
-        cancel_form=forms.get("cancel_form") or ReasonForm(formdata=None),
-        delivery_form=forms.get("delivery_form") or DeliveryForm(formdata=None),
-        feedback_form=forms.get("feedback_form") or FeedbackForm(formdata=None),
-    ), status
-
-
-@bp.get("/matches/<int:match_id>")
-def match_detail(match_id: int):
-    return _render_match(_own_match(match_id))
-
-
-@bp.post("/matches/<int:match_id>/respond")
-def match_respond(match_id: int):
-    match = _own_match(match_id)
-    form = RespondForm()
-    if not form.validate_on_submit():
-        return _render_match(match, 400, respond_form=form)
-    accept = form.answer.data == "accept"
-    try:
-        matches.respond_to_match(
-            match, by=current_user, side="employer", accept=accept, reason=form.reason.data or ""
-        )
-    except ServiceError as exc:
-        _fail(form, exc)
-        return _render_match(_own_match(match_id), 400, respond_form=form)
-    db.session.commit()
-    flash("Thank you: your answer is recorded." if accept else "You declined this match.",
-          "success")
-    return redirect(url_for("employer.match_detail", match_id=match.id))
-
-
-@bp.post("/matches/<int:match_id>/cancel")
-def match_cancel(match_id: int):
-    match = _own_match(match_id)
-    form = ReasonForm()
-    if not form.validate_on_submit():
-        return _render_match(match, 400, cancel_form=form)
-    try:
-        matches.cancel_match(match, by=current_user, reason=form.reason.data or "")
-    except ServiceError as exc:
-        _fail(form, exc)
-        return _render_match(_own_match(match_id), 400, cancel_form=form)
-    db.session.commit()
-    flash("The encounter is cancelled and the school has been told.", "success")
-    return redirect(url_for("employer.match_detail", match_id=match.id))
-
-
-@bp.post("/matches/<int:match_id>/deliver")
-def match_deliver(match_id: int):
-    match = _own_match(match_id)
-    form = DeliveryForm()
-    if not form.validate_on_submit():
-        return _render_match(match, 400, delivery_form=form)
-    if form.delivered_on.data > _today():
-        form.delivered_on.errors = ["The date it happened cannot be in the future."]
-        return _render_match(match, 400, delivery_form=form)
-    try:
-        matches.record_delivery(
-            match, by=current_user, delivered_on=form.delivered_on.data,
-            pupils_reached=form.pupils_reached.data,
-        )
-    except ServiceError as exc:
-        _fail(form, exc)
-        return _render_match(_own_match(match_id), 400, delivery_form=form)
-    db.session.commit()
-    flash("Delivery recorded. Thank you!", "success")
-    return redirect(url_for("employer.match_detail", match_id=match.id))
-
-
-def _welcome(value: str) -> bool | None:
-    return {"yes": True, "no": False}.get(value or "")
-
-
-@bp.post("/matches/<int:match_id>/feedback")
-def match_feedback(match_id: int):
-    match = _own_match(match_id)
-    form = FeedbackForm()
-    if match.encounter is None:
-        flash("Feedback can be given once the encounter has been delivered.", "error")
-        return redirect(url_for("employer.match_detail", match_id=match.id))
-    if not form.validate_on_submit():
-        return _render_match(match, 400, feedback_form=form)
-    try:
-        matches.give_feedback(
-            match.encounter, by=current_user, by_role="employer", rating=int(form.rating.data),
-            would_welcome_again=_welcome(form.would_welcome_again.data),
-            comment=form.comment.data or "",
-        )
-    except ServiceError as exc:
-        _fail(form, exc)
-        return _render_match(_own_match(match_id), 400, feedback_form=form)
-    db.session.commit()
-    flash("Thank you for your feedback.", "success")
-    return redirect(url_for("employer.match_detail", match_id=match.id))
+register_match_pages(
+    bp, side="employer", own_match=_own_match, template="employer/match.html",
+    feedback_form=FeedbackForm, delivered="Delivery recorded. Thank you!",
+)
 
 
 @bp.get("/impact")

@@ -1,4 +1,8 @@
-"""Forms for schools; they check shape, services enforce the rules."""
+"""Forms for schools; they check shape, services enforce the rules.
+
+The forms for answering, cancelling, delivering and giving feedback on a match are in
+``broker.matchpages``, shared with employers.
+"""
 
 from __future__ import annotations
 
@@ -15,27 +19,9 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
-from broker.employer.forms import (
-    DeliveryForm,
-    MultiCheckboxField,
-    ReasonForm,
-    RespondForm,
-    SchoolFeedbackForm,
-)
+from broker.employer.forms import MultiCheckboxField
 from broker.formutil import choices
 from broker.models import ENCOUNTER_TYPES, SCHOOL_GENDERS, SEN_CODES
-
-__all__ = [
-    "BlackoutForm",
-    "DeliveryForm",
-    "ReasonForm",
-    "RequestForm",
-    "RespondForm",
-    "SchoolFeedbackForm",
-    "SchoolProfileForm",
-    "YearGroupsForm",
-]
-
 
 
 class SchoolProfileForm(FlaskForm):

@@ -19,6 +19,8 @@ from sqlalchemy.orm import contains_eager
 
 from broker.auth.access import get_or_404, role_guard
 from broker.extensions import db
+from broker.formutil import show_service_error
+from broker.matchpages import ReasonForm, SchoolFeedbackForm, register_match_pages
 from broker.models import (
     ENCOUNTER_TYPES,
     REQUEST_STATUSES,
@@ -31,16 +33,7 @@ from broker.models import (
     utcnow,
 )
 from broker.pagination import paginate
-from broker.school.forms import (
-    BlackoutForm,
-    DeliveryForm,
-    ReasonForm,
-    RequestForm,
-    RespondForm,
-    SchoolFeedbackForm,
-    SchoolProfileForm,
-    YearGroupsForm,
-)
+from broker.school.forms import BlackoutForm, RequestForm, SchoolProfileForm, YearGroupsForm
 from broker.services import calendar, figures, impact, matches, profiles, requests
 from broker.services.errors import ServiceError
 
@@ -57,7 +50,6 @@ MATCH_SORTS = {
     "status": (Match.status, Match.id),
     "type": (Offer.type, Match.id),
 }
-CONTACT_STATUSES = ("accepted", "delivered")
 
 
 @bp.before_request
@@ -84,16 +76,6 @@ def _own_request(request_id: int) -> EncounterRequest:
 
 def _own_match(match_id: int) -> Match:
     return get_or_404(Match, match_id, lambda m: m.request.school_id == current_user.school_id)
-
-
-def _fail(form, exc: ServiceError) -> None:
-    """Roll back and show a service's refusal next to its field, or as a message."""
-    db.session.rollback()
-    field = getattr(form, exc.field, None) if form is not None and exc.field else None
-    if field is not None:
-        field.errors = [*field.errors, exc.message]
-    else:
-        flash(exc.message, "error")
 
 
 def _int_arg(name: str) -> int | None:
@@ -176,7 +158,7 @@ def profile_save():
     try:
         profiles.update_school_profile(school, data, by=current_user)
     except ServiceError as exc:
-        _fail(form, exc)
+        show_service_error(form, exc)
         return _profile_page(400, form=form)
     db.session.commit()
     flash("Your school's profile is saved.", "success")
@@ -192,7 +174,7 @@ def year_groups_save():
     try:
         profiles.set_year_groups(_school(), counts, by=current_user)
     except ServiceError as exc:
-        _fail(form, exc)
+        show_service_error(form, exc)
         return _profile_page(400, years_form=form)
     db.session.commit()
     flash("Pupils per year group saved.", "success")
@@ -210,7 +192,7 @@ def blackout_add():
             reason=form.reason.data, by=current_user,
         )
     except ServiceError as exc:
-        _fail(form, exc)
+        show_service_error(form, exc)
         return _profile_page(400, blackout_form=form)
     db.session.commit()
     flash("Dates to avoid added; the matcher will not propose encounters on them.", "success")
@@ -274,7 +256,7 @@ def request_new():
             requests.create_request(school, _request_data(form), by=current_user,
                                     today=_today())
         except ServiceError as exc:
-            _fail(form, exc)
+            show_service_error(form, exc)
             status = 400
         else:
             db.session.commit()
@@ -294,7 +276,7 @@ def request_edit(request_id: int):
         try:
             requests.update_request(req, _request_data(form), by=current_user)
         except ServiceError as exc:
-            _fail(form, exc)
+            show_service_error(form, exc)
             status = 400
         else:
             db.session.commit()
@@ -316,7 +298,7 @@ def request_withdraw(request_id: int):
     try:
         requests.withdraw_request(req, by=current_user, reason=form.reason.data or "")
     except ServiceError as exc:
-        _fail(None, exc)
+        show_service_error(None, exc)
         return redirect(url_for("school.request_edit", request_id=req.id))
     db.session.commit()
     flash("Request withdrawn.", "success")
@@ -366,112 +348,10 @@ def match_list():
     )
 
 
-def _render_match(match: Match, status: int = 200, **forms):
-    feedback = None
-    if match.encounter is not None:
-        feedback = {f.by_role: f for f in match.encounter.feedback}
-    return render_template(
-        "school/match.html",
-        match=match,
-        employer=match.offer.employer,
-        show_contacts=match.status in CONTACT_STATUSES,
-        feedback=feedback,
-        respond_form=forms.get("respond_form") or RespondForm(formdata=None),
-        cancel_form=forms.get("cancel_form") or ReasonForm(formdata=None),
-        delivery_form=forms.get("delivery_form") or DeliveryForm(formdata=None),
-        feedback_form=forms.get("feedback_form") or SchoolFeedbackForm(formdata=None),
-    ), status
-
-
-@bp.get("/matches/<int:match_id>")
-def match_detail(match_id: int):
-    return _render_match(_own_match(match_id))
-
-
-@bp.post("/matches/<int:match_id>/respond")
-def match_respond(match_id: int):
-    match = _own_match(match_id)
-    form = RespondForm()
-    if not form.validate_on_submit():
-        return _render_match(match, 400, respond_form=form)
-    accept = form.answer.data == "accept"
-    try:
-        matches.respond_to_match(
-            match, by=current_user, side="school", accept=accept, reason=form.reason.data or ""
-        )
-    except ServiceError as exc:
-        _fail(form, exc)
-        return _render_match(_own_match(match_id), 400, respond_form=form)
-    db.session.commit()
-    flash("Thank you: your answer is recorded." if accept else "You declined this match.",
-          "success")
-    return redirect(url_for("school.match_detail", match_id=match.id))
-
-
-@bp.post("/matches/<int:match_id>/cancel")
-def match_cancel(match_id: int):
-    match = _own_match(match_id)
-    form = ReasonForm()
-    if not form.validate_on_submit():
-        return _render_match(match, 400, cancel_form=form)
-    try:
-        matches.cancel_match(match, by=current_user, reason=form.reason.data or "")
-    except ServiceError as exc:
-        _fail(form, exc)
-        return _render_match(_own_match(match_id), 400, cancel_form=form)
-    db.session.commit()
-    flash("The encounter is cancelled and the employer has been told.", "success")
-    return redirect(url_for("school.match_detail", match_id=match.id))
-
-
-@bp.post("/matches/<int:match_id>/deliver")
-def match_deliver(match_id: int):
-    match = _own_match(match_id)
-    form = DeliveryForm()
-    if not form.validate_on_submit():
-        return _render_match(match, 400, delivery_form=form)
-    if form.delivered_on.data > _today():
-        form.delivered_on.errors = ["The date it happened cannot be in the future."]
-        return _render_match(match, 400, delivery_form=form)
-    try:
-        matches.record_delivery(
-            match, by=current_user, delivered_on=form.delivered_on.data,
-            pupils_reached=form.pupils_reached.data,
-        )
-    except ServiceError as exc:
-        _fail(form, exc)
-        return _render_match(_own_match(match_id), 400, delivery_form=form)
-    db.session.commit()
-    flash("Delivery recorded. Now tell us how it went.", "success")
-    return redirect(url_for("school.match_detail", match_id=match.id))
-
-
-def _optional_int(value: str | None) -> int | None:
-    return int(value) if value else None
-
-
-@bp.post("/matches/<int:match_id>/feedback")
-def match_feedback(match_id: int):
-    match = _own_match(match_id)
-    form = SchoolFeedbackForm()
-    if match.encounter is None:
-        flash("Feedback can be given once the encounter has been delivered.", "error")
-        return redirect(url_for("school.match_detail", match_id=match.id))
-    if not form.validate_on_submit():
-        return _render_match(match, 400, feedback_form=form)
-    try:
-        matches.give_feedback(
-            match.encounter, by=current_user, by_role="school", rating=int(form.rating.data),
-            pupil_voice_score=_optional_int(form.pupil_voice_score.data),
-            would_welcome_again={"yes": True, "no": False}.get(form.would_welcome_again.data),
-            comment=form.comment.data or "",
-        )
-    except ServiceError as exc:
-        _fail(form, exc)
-        return _render_match(_own_match(match_id), 400, feedback_form=form)
-    db.session.commit()
-    flash("Thank you for your feedback.", "success")
-    return redirect(url_for("school.match_detail", match_id=match.id))
+register_match_pages(
+    bp, side="school", own_match=_own_match, template="school/match.html",
+    feedback_form=SchoolFeedbackForm, delivered="Delivery recorded. Now tell us how it went.",
+)
 
 
 def _year() -> int:

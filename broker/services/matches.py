@@ -354,7 +354,7 @@ def record_delivery(
         )
     if delivered_on > adapter.local_today(utcnow()):
         raise ServiceError(
-            "The delivery date is in the future: record delivery after the event.",
+            "The delivery date cannot be in the future: record delivery after the event.",
             field="delivered_on",
         )
     if pupils_reached < 0:

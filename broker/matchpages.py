@@ -1,0 +1,218 @@
+"""One match's page and its actions, shared by the school and employer blueprints.
+
+Both sides see a match, answer it, cancel it, record its delivery and give feedback in the same
+way; what differs is which side answers, whose details they see, the feedback form (schools add
+the pupils' own score) and some wording. Call :func:`register_match_pages` on a blueprint::
+
+    register_match_pages(bp, side="school", own_match=_own_match,
+                         template="school/match.html", feedback_form=SchoolFeedbackForm,
+                         delivered="Delivery recorded. Now tell us how it went.")
+
+It adds ``<bp>.match_detail``, ``match_respond``, ``match_cancel``, ``match_deliver`` and
+``match_feedback`` under ``/matches/<match_id>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import DateField, IntegerField, RadioField, SelectField, TextAreaField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
+
+from broker.extensions import db
+from broker.formutil import choices, show_service_error
+from broker.models import Match
+from broker.services import matches
+from broker.services.errors import ServiceError
+
+__all__ = [
+    "CONTACT_STATUSES",
+    "DeliveryForm",
+    "FeedbackForm",
+    "ReasonForm",
+    "RespondForm",
+    "SchoolFeedbackForm",
+    "register_match_pages",
+]
+
+# Each side sees the other's contact details once both have said yes.
+CONTACT_STATUSES = ("accepted", "delivered")
+
+
+class ReasonForm(FlaskForm):
+    reason = TextAreaField("Reason", validators=[Optional(), Length(max=2000)])
+
+
+class RespondForm(FlaskForm):
+    answer = RadioField(
+        "Your answer",
+        choices=choices(("accept", "decline"), {"accept": "Accept", "decline": "Decline"}),
+        validators=[InputRequired()],
+    )
+    reason = TextAreaField("Reason (needed to decline)", validators=[Optional(), Length(max=2000)])
+
+
+class DeliveryForm(FlaskForm):
+    delivered_on = DateField("Date it happened", validators=[InputRequired()])
+    pupils_reached = IntegerField(
+        "Pupils who took part", validators=[InputRequired(), NumberRange(min=0)]
+    )
+
+
+class FeedbackForm(FlaskForm):
+    rating = SelectField(
+        "How useful was it? (1 poor - 5 excellent)",
+        choices=choices(("5", "4", "3", "2", "1"), {}),
+        validators=[InputRequired()],
+    )
+    would_welcome_again = SelectField(
+        "Would you work with them again?",
+        choices=choices(("", "yes", "no"), {"": "Not sure", "yes": "Yes", "no": "No"}),
+        default="",
+    )
+    comment = TextAreaField("Comment", validators=[Optional(), Length(max=4000)])
+
+    def feedback(self) -> dict[str, Any]:
+        """Return the answers as ``give_feedback``'s keyword arguments."""
+        return {
+            "rating": int(self.rating.data),
+            "would_welcome_again": {"yes": True, "no": False}.get(
+                self.would_welcome_again.data or ""
+            ),
+            "comment": self.comment.data or "",
+        }
+
+
+class SchoolFeedbackForm(FeedbackForm):
+    pupil_voice_score = SelectField(
+        "Pupils' own score for the year group (1-5)",
+        choices=choices(("", "5", "4", "3", "2", "1"), {"": "Not collected"}),
+        description="A cohort-level score; never give pupils' names.",
+        default="",
+    )
+
+    def feedback(self) -> dict[str, Any]:
+        """Return the answers, with the pupils' own score, as ``give_feedback``'s arguments."""
+        score = self.pupil_voice_score.data
+        return {**super().feedback(), "pupil_voice_score": int(score) if score else None}
+
+
+def register_match_pages(
+    bp: Blueprint,
+    *,
+    side: str,
+    own_match: Callable[[int], Match],
+    template: str,
+    feedback_form: type[FeedbackForm],
+    delivered: str,
+) -> None:
+    """Add a match's page and its answer, cancel, delivery and feedback actions to ``bp``.
+
+    ``side`` ("school" or "employer") is who answers and gives feedback; the page gets the
+    other side's organisation under that side's name (``school`` or ``employer``).
+    ``own_match`` loads a match by id or answers 404 when it is not the user's; ``template``
+    renders the page; ``delivered`` is the message after delivery is recorded.
+    """
+    if side not in ("school", "employer"):
+        raise ValueError(f"side must be 'school' or 'employer', not {side!r}")
+    other = "employer" if side == "school" else "school"
+
+    def render(match: Match, status: int = 200, **forms: FlaskForm):
+        feedback = None
+        if match.encounter is not None:
+            feedback = {f.by_role: f for f in match.encounter.feedback}
+        counterpart = match.offer.employer if other == "employer" else match.request.school
+        return render_template(
+            template,
+            match=match,
+            show_contacts=match.status in CONTACT_STATUSES,
+            feedback=feedback,
+            respond_form=forms.get("respond_form") or RespondForm(formdata=None),
+            cancel_form=forms.get("cancel_form") or ReasonForm(formdata=None),
+            delivery_form=forms.get("delivery_form") or DeliveryForm(formdata=None),
+            feedback_form=forms.get("feedback_form") or feedback_form(formdata=None),
+            **{other: counterpart},
+        ), status
+
+    def act(match_id: int, form: FlaskForm, form_name: str, action, done: str):
+        """Validate ``form``, run ``action(match)``, then commit and go back to the match."""
+        match = own_match(match_id)
+        if not form.validate_on_submit():
+            return render(match, 400, **{form_name: form})
+        try:
+            action(match)
+        except ServiceError as exc:
+            show_service_error(form, exc)
+            return render(own_match(match_id), 400, **{form_name: form})
+        db.session.commit()
+        flash(done, "success")
+        return redirect(url_for(f"{bp.name}.match_detail", match_id=match.id))
+
+    def match_detail(match_id: int):
+        return render(own_match(match_id))
+
+    def match_respond(match_id: int):
+        form = RespondForm()
+        accept = form.answer.data == "accept"
+        return act(
+            match_id,
+            form,
+            "respond_form",
+            lambda match: matches.respond_to_match(
+                match, by=current_user, side=side, accept=accept, reason=form.reason.data or ""
+            ),
+            "Thank you: your answer is recorded." if accept else "You declined this match.",
+        )
+
+    def match_cancel(match_id: int):
+        form = ReasonForm()
+        return act(
+            match_id,
+            form,
+            "cancel_form",
+            lambda match: matches.cancel_match(
+                match, by=current_user, reason=form.reason.data or ""
+            ),
+            f"The encounter is cancelled and the {other} has been told.",
+        )
+
+    def match_deliver(match_id: int):
+        # record_delivery refuses a date in the future, on the delivered_on field.
+        form = DeliveryForm()
+        return act(
+            match_id,
+            form,
+            "delivery_form",
+            lambda match: matches.record_delivery(
+                match,
+                by=current_user,
+                delivered_on=form.delivered_on.data,
+                pupils_reached=form.pupils_reached.data,
+            ),
+            delivered,
+        )
+
+    def match_feedback(match_id: int):
+        match = own_match(match_id)
+        if match.encounter is None:
+            flash("Feedback can be given once the encounter has been delivered.", "error")
+            return redirect(url_for(f"{bp.name}.match_detail", match_id=match.id))
+        form = feedback_form()
+        return act(
+            match_id,
+            form,
+            "feedback_form",
+            lambda match: matches.give_feedback(
+                match.encounter, by=current_user, by_role=side, **form.feedback()
+            ),
+            "Thank you for your feedback.",
+        )
+
+    bp.add_url_rule("/matches/<int:match_id>", view_func=match_detail, methods=["GET"])
+    for view in (match_respond, match_cancel, match_deliver, match_feedback):
+        action = view.__name__.removeprefix("match_")
+        bp.add_url_rule(f"/matches/<int:match_id>/{action}", view_func=view, methods=["POST"])
