@@ -852,10 +852,12 @@ def alternatives_for(
 ) -> list[tuple[engine.Candidate, Offer]]:
     """Return the best other offers the engine would consider for ``request``, with reasons.
 
-    Only offers of the request's type with places left (after locked matches) are scored,
-    so the page stays quick at national scale.
+    Only offers of the request's type within reach of the school (or virtual) with places
+    left (after locked matches) are scored, so the page stays quick at national scale.
     """
-    problem = _problem_for(request, [Offer.type == request.type], today, k=n + 10)
+    school = request.school
+    near = _may_reach([(school.lat, school.lat, school.lon, school.lon)])
+    problem = _problem_for(request, [Offer.type == request.type, near], today, k=n + 10)
     if problem is None:
         return []
     skip = set(exclude)
@@ -875,15 +877,7 @@ _KM_PER_DEGREE = 111.0
 
 
 def _may_reach_areas(area_ids: Sequence[int]) -> Any:
-    """SQL: offers that could be within reach of some school in the areas.
-
-    A necessary condition only (the engine decides exactly): virtual, or within the offer's
-    ``max_km`` of the bounding box of an area's schools. Great-circle distance is at least
-    ``|delta lat|`` in degrees times 111.19 km, and at least ``|delta lon|`` times
-    111.19 km * cos(lat) for latitudes up to ``lat``; the bounds round both against
-    themselves, so no feasible offer is left out. Loading only these keeps an area's
-    cold-spot check from building every offer in the country.
-    """
+    """SQL: offers that could be within reach of some school in the areas (see _may_reach)."""
     boxes = db.session.execute(
         select(
             func.min(School.lat), func.max(School.lat), func.min(School.lon), func.max(School.lon)
@@ -891,6 +885,18 @@ def _may_reach_areas(area_ids: Sequence[int]) -> Any:
         .where(School.area_id.in_(list(area_ids) or [-1]))
         .group_by(School.area_id)
     ).all()
+    return _may_reach(boxes)
+
+
+def _may_reach(boxes: Iterable[Sequence[float]]) -> Any:
+    """SQL: offers that could reach a point in one of the (lat_lo, lat_hi, lon_lo, lon_hi) boxes.
+
+    A necessary condition only (the engine decides exactly): virtual, or within the offer's
+    ``max_km`` of a box. Great-circle distance is at least ``|delta lat|`` in degrees times
+    111.19 km, and at least ``|delta lon|`` times 111.19 km * cos(lat) for latitudes up to
+    ``lat``; the bounds round both against themselves, so no feasible offer is left out.
+    Loading only these keeps a local check from building every offer in the country.
+    """
     reach = [Offer.delivery == "virtual"]
     for lat_lo, lat_hi, lon_lo, lon_hi in boxes:
         # Offers reach at most MAX_KM (500 km, under 5 degrees of latitude) from a school.

@@ -220,6 +220,8 @@ def test_cold_spots_in_an_area_keep_offers_at_the_edge_of_reach(
                    year_min=year, year_max=year, delivery=delivery)
     assert adapter.cold_spot_requests([area.id], today) == []
     assert adapter.cold_spot_requests(None, today) == []
+    for req in wanted:  # alternatives load offers near the school the same way
+        assert len(adapter.alternatives_for(req, today)) == 1
     lonely = make_request(school=school, year_group=11)
     make_offer(employer=_vetted(make_employer), lat=east[0], lon=east[1] + 0.01,
                max_km=25.0, year_min=11, year_max=11)
