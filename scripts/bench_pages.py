@@ -350,6 +350,9 @@ def markdown(results: list[Result], title: str) -> str:
              "|---|---|---:|---:|---:|---:|"]
     for r in results:
         p = r.page
+        if not r.requests:
+            lines.append(f"| {p.role} | {p.label} (`{p.path}`) | no answer in the run | | | 0 |")
+            continue
         lines.append(f"| {p.role} | {p.label} (`{p.path}`) | {r.p50:.1f} | {r.p95:.1f} | "
                      f"{r.p99:.1f} | {r.rps:.1f} |")
     return "\n".join(lines) + "\n"
@@ -406,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                         flag = "" if r.p95 < args.budget_ms else "  OVER BUDGET"
                         if r.non2xx or r.errors:
                             flag += f"  {r.non2xx} non-2xx, {r.errors} socket errors"
+                        if not r.requests:
+                            flag += f"  no answer within {args.duration} s"
                         print(f"{role:<12} {page.label[:44]:<44} p50 {r.p50:7.1f}  "
                               f"p95 {r.p95:7.1f}  p99 {r.p99:7.1f}  {r.rps:6.1f} req/s{flag}",
                               flush=True)
@@ -415,15 +420,18 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             finally:
                 stop(proc)
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average at the end (1/5/15 min): {load}")
     table = markdown(results, args.title or f"Database: {db}")
     print()
     print(table)
     if args.out:
         args.out.write_text(table)
-    failed = [r for r in results if r.non2xx or r.errors]
+    failed = [r for r in results if r.non2xx or r.errors or not r.requests]
     slow = [r for r in results if r.p95 >= args.budget_ms]
     for r in failed:
-        print(f"FAILED: {r.page.path}: {r.non2xx} non-2xx, {r.errors} socket errors")
+        print(f"FAILED: {r.page.path}: {r.requests} answers, {r.non2xx} non-2xx, "
+              f"{r.errors} socket errors")
     for r in slow:
         print(f"SLOW: {r.page.path}: p95 {r.p95:.1f} ms >= {args.budget_ms:.0f} ms")
     print(f"{len(results)} pages, {len(failed)} failed, {len(slow)} over the p95 budget")
