@@ -20,12 +20,13 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy import Select
 from wtforms import DateField, IntegerField, RadioField, SelectField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from broker.extensions import db
 from broker.formutil import choices, show_service_error
-from broker.models import Match
+from broker.models import ENCOUNTER_TYPES, Match, Offer
 from broker.services import matches
 from broker.services.errors import ServiceError
 
@@ -36,11 +37,17 @@ __all__ = [
     "ReasonForm",
     "RespondForm",
     "SchoolFeedbackForm",
+    "VISIBLE_MATCH_STATUSES",
+    "filter_matches",
     "register_match_pages",
 ]
 
 # Each side sees the other's contact details once both have said yes.
 CONTACT_STATUSES = ("accepted", "delivered")
+# The statuses a side can filter its list by (not rejected or superseded proposals); with no
+# status chosen the list shows the live and delivered ones.
+VISIBLE_MATCH_STATUSES = ("proposed", "approved", "accepted", "delivered", "declined", "cancelled")
+LIVE_MATCH_STATUSES = ("proposed", "approved", "accepted", "delivered")
 
 
 class ReasonForm(FlaskForm):
@@ -99,6 +106,22 @@ class SchoolFeedbackForm(FeedbackForm):
         """Return the answers, with the pupils' own score, as ``give_feedback``'s arguments."""
         score = self.pupil_voice_score.data
         return {**super().feedback(), "pupil_voice_score": int(score) if score else None}
+
+
+def filter_matches(query: Select, *, status: str, type_: str, sorts: dict, sort: str) -> Select:
+    """Narrow a query for matches (joined to their offers) by status and type, and order it.
+
+    An unknown ``status`` shows the live and delivered matches, an unknown ``type_`` every
+    type and an unknown ``sort`` the newest first; ``sorts`` maps sort names to order-by
+    clauses and must have ``"newest"``.
+    """
+    if status in VISIBLE_MATCH_STATUSES:
+        query = query.where(Match.status == status)
+    else:
+        query = query.where(Match.status.in_(LIVE_MATCH_STATUSES))
+    if type_ in ENCOUNTER_TYPES:
+        query = query.where(Offer.type == type_)
+    return query.order_by(*sorts.get(sort, sorts["newest"]))
 
 
 def register_match_pages(

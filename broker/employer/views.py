@@ -21,7 +21,13 @@ from broker.auth.access import get_or_404, role_guard
 from broker.employer.forms import OfferForm, ProfileForm
 from broker.extensions import db
 from broker.formutil import show_service_error
-from broker.matchpages import FeedbackForm, ReasonForm, register_match_pages
+from broker.matchpages import (
+    VISIBLE_MATCH_STATUSES,
+    FeedbackForm,
+    ReasonForm,
+    filter_matches,
+    register_match_pages,
+)
 from broker.models import (
     ENCOUNTER_TYPES,
     OFFER_STATUSES,
@@ -39,9 +45,6 @@ from broker.services.errors import ServiceError
 bp = Blueprint("employer", __name__)
 _guard = role_guard("employer")
 
-# Matches an employer sees: its offers' proposals onwards (not rejected or superseded ones).
-VISIBLE_MATCH_STATUSES = ("proposed", "approved", "accepted", "delivered", "declined",
-                          "cancelled")
 MATCH_SORTS = {
     "newest": (Match.id.desc(),),
     "school": (School.name, Match.id),
@@ -318,16 +321,10 @@ def _matches_query(employer: Employer, status: str, type_: str, sort: str):
             contains_eager(Match.request).contains_eager(EncounterRequest.school),
         )
     )
-    if status in VISIBLE_MATCH_STATUSES:
-        query = query.where(Match.status == status)
-    else:
-        query = query.where(Match.status.in_(("proposed", "approved", "accepted", "delivered")))
-    if type_ in ENCOUNTER_TYPES:
-        query = query.where(Offer.type == type_)
     offer_id = _int_arg("offer")
     if offer_id:
         query = query.where(Match.offer_id == offer_id)
-    return query.order_by(*MATCH_SORTS.get(sort, MATCH_SORTS["newest"]))
+    return filter_matches(query, status=status, type_=type_, sorts=MATCH_SORTS, sort=sort)
 
 
 @bp.get("/matches")

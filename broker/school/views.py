@@ -20,7 +20,13 @@ from sqlalchemy.orm import contains_eager
 from broker.auth.access import get_or_404, role_guard
 from broker.extensions import db
 from broker.formutil import show_service_error
-from broker.matchpages import ReasonForm, SchoolFeedbackForm, register_match_pages
+from broker.matchpages import (
+    VISIBLE_MATCH_STATUSES,
+    ReasonForm,
+    SchoolFeedbackForm,
+    filter_matches,
+    register_match_pages,
+)
 from broker.models import (
     ENCOUNTER_TYPES,
     REQUEST_STATUSES,
@@ -40,8 +46,6 @@ from broker.services.errors import ServiceError
 bp = Blueprint("school", __name__)
 _guard = role_guard("school")
 
-VISIBLE_MATCH_STATUSES = ("proposed", "approved", "accepted", "delivered", "declined",
-                          "cancelled")
 MATCH_SORTS = {
     "newest": (Match.id.desc(),),
     "employer": (Employer.name, Match.id),
@@ -320,15 +324,9 @@ def _matches_query(school: School, status: str, type_: str, year: int | None, so
             contains_eager(Match.offer).contains_eager(Offer.employer),
         )
     )
-    if status in VISIBLE_MATCH_STATUSES:
-        query = query.where(Match.status == status)
-    else:
-        query = query.where(Match.status.in_(("proposed", "approved", "accepted", "delivered")))
-    if type_ in ENCOUNTER_TYPES:
-        query = query.where(Offer.type == type_)
     if year is not None:
         query = query.where(EncounterRequest.year_group == year)
-    return query.order_by(*MATCH_SORTS.get(sort, MATCH_SORTS["newest"]))
+    return filter_matches(query, status=status, type_=type_, sorts=MATCH_SORTS, sort=sort)
 
 
 @bp.get("/matches")
