@@ -35,8 +35,13 @@ def peak_mib() -> float:
 
 
 def run_solve(
-    schools: str, requests: str, offers: str, out: str, locked: str | None = None,
-    report: str | None = None, k: int | None = DEFAULT_K,
+    schools: str,
+    requests: str,
+    offers: str,
+    out: str,
+    locked: str | None = None,
+    report: str | None = None,
+    k: int | None = DEFAULT_K,
 ) -> dict[str, Any]:
     """Read the CSV files, match, write matches.csv (and report.json); return the report."""
     t0 = time.perf_counter()
@@ -60,8 +65,12 @@ def run_solve(
         "objective": round(result.objective, 3),
         "upper_bound": round(result.upper_bound, 3),
         "status": result.status,
-        "seconds": {"load": round(t1 - t0, 3), "candidates": round(t2 - t1, 3),
-                    "solve": round(t3 - t2, 3), "write": 0.0},
+        "seconds": {
+            "load": round(t1 - t0, 3),
+            "candidates": round(t2 - t1, 3),
+            "solve": round(t3 - t2, 3),
+            "write": 0.0,
+        },
         "peak_mib": 0.0,
     }
     outputs: list[Any] = [(out, partial(write_matches, assignments=result.assignments))]
@@ -105,15 +114,24 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad input)."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
     if args.command == "bench":
         from .bench import run_bench
 
         return run_bench(args.sizes.split(","), seed=args.seed, out_dir=args.out_dir)
     try:
-        figures = run_solve(args.schools, args.requests, args.offers, args.out,
-                            locked=args.locked, report=args.report)
+        figures = run_solve(
+            args.schools,
+            args.requests,
+            args.offers,
+            args.out,
+            locked=args.locked,
+            report=args.report,
+        )
     except MatchingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

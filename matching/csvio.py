@@ -44,17 +44,39 @@ __all__ = [
 
 SCHOOL_COLUMNS = ("school_id", "lat", "lon", "gender", "kind", "fsm_pct", "encounters_so_far")
 REQUEST_COLUMNS = (
-    "request_id", "school_id", "type", "year_group", "pupils", "earliest", "latest",
-    "stem_goal", "stereotype_goal", "sen_needs",
+    "request_id",
+    "school_id",
+    "type",
+    "year_group",
+    "pupils",
+    "earliest",
+    "latest",
+    "stem_goal",
+    "stereotype_goal",
+    "sen_needs",
 )
 OFFER_COLUMNS = (
-    "offer_id", "employer_id", "lat", "lon", "type", "capacity", "max_km", "virtual",
-    "earliest", "latest", "year_min", "year_max", "stem", "challenges_stereotype",
-    "sen_support", "sector",
+    "offer_id",
+    "employer_id",
+    "lat",
+    "lon",
+    "type",
+    "capacity",
+    "max_km",
+    "virtual",
+    "earliest",
+    "latest",
+    "year_min",
+    "year_max",
+    "stem",
+    "challenges_stereotype",
+    "sen_support",
+    "sector",
 )
 LOCKED_COLUMNS = ("request_id", "offer_id", "pupils")
 #: Columns of matches.csv, in order.
 MATCHES_COLUMNS = ("request_id", "offer_id", "pupils", "score", "km", "reasons")
+
 
 class _Row:
     """One CSV record with typed, located field readers."""
@@ -131,8 +153,9 @@ class _Row:
         out = frozenset(c.strip() for c in raw.split(";") if c.strip())
         bad = sorted(out - set(allowed))
         if bad:
-            raise self.error(field, f"unknown code(s) {', '.join(bad)}; "
-                                    f"expected some of {', '.join(allowed)}")
+            raise self.error(
+                field, f"unknown code(s) {', '.join(bad)}; expected some of {', '.join(allowed)}"
+            )
         return out
 
     def window(self, lo: str, hi: str) -> tuple[dt.date, dt.date]:
@@ -192,17 +215,19 @@ def read_schools(path: str | os.PathLike[str]) -> list[School]:
     out = []
     for row in _rows(path, SCHOOL_COLUMNS):
         sectors = row.optional("sectors_seen")
-        out.append(School(
-            school_id=_unique(row, "school_id", seen),
-            lat=row.number("lat", -90, 90),
-            lon=row.number("lon", -180, 180),
-            gender=row.choice("gender", SCHOOL_GENDERS),
-            kind=row.choice("kind", SCHOOL_KINDS),
-            fsm_pct=row.number("fsm_pct", 0, 100),
-            encounters_so_far=row.integer("encounters_so_far", 0),
-            sectors_seen=frozenset(s.strip() for s in sectors.split(";") if s.strip()),
-            avoid_dates=_avoid_dates(row),
-        ))
+        out.append(
+            School(
+                school_id=_unique(row, "school_id", seen),
+                lat=row.number("lat", -90, 90),
+                lon=row.number("lon", -180, 180),
+                gender=row.choice("gender", SCHOOL_GENDERS),
+                kind=row.choice("kind", SCHOOL_KINDS),
+                fsm_pct=row.number("fsm_pct", 0, 100),
+                encounters_so_far=row.integer("encounters_so_far", 0),
+                sectors_seen=frozenset(s.strip() for s in sectors.split(";") if s.strip()),
+                avoid_dates=_avoid_dates(row),
+            )
+        )
     return out
 
 
@@ -217,16 +242,20 @@ def read_requests(path: str | os.PathLike[str], school_ids: Iterable[str]) -> li
         if school not in known:
             raise row.error("school_id", f"unknown school {school!r}")
         earliest, latest = row.window("earliest", "latest")
-        out.append(Request(
-            request_id=rid, school_id=school,
-            type=row.choice("type", ENCOUNTER_TYPES),
-            year_group=row.integer("year_group", 7, 13),
-            pupils=row.integer("pupils", 1),
-            earliest=earliest, latest=latest,
-            stem_goal=row.boolean("stem_goal"),
-            stereotype_goal=row.boolean("stereotype_goal"),
-            sen_needs=row.codes("sen_needs", SEN_CODES),
-        ))
+        out.append(
+            Request(
+                request_id=rid,
+                school_id=school,
+                type=row.choice("type", ENCOUNTER_TYPES),
+                year_group=row.integer("year_group", 7, 13),
+                pupils=row.integer("pupils", 1),
+                earliest=earliest,
+                latest=latest,
+                stem_goal=row.boolean("stem_goal"),
+                stereotype_goal=row.boolean("stereotype_goal"),
+                sen_needs=row.codes("sen_needs", SEN_CODES),
+            )
+        )
     return out
 
 
@@ -241,20 +270,27 @@ def read_offers(path: str | os.PathLike[str]) -> list[Offer]:
         year_max = row.integer("year_max", 7, 13)
         if year_max < year_min:
             raise row.error("year_max", f"year range reversed: {year_min} > {year_max}")
-        out.append(Offer(
-            offer_id=oid, employer_id=row.text("employer_id"),
-            lat=row.number("lat", -90, 90), lon=row.number("lon", -180, 180),
-            type=row.choice("type", ENCOUNTER_TYPES),
-            capacity=row.integer("capacity", 1),
-            max_km=row.number("max_km", 0, 20_100),
-            virtual=row.boolean("virtual"),
-            earliest=earliest, latest=latest, year_min=year_min, year_max=year_max,
-            stem=row.boolean("stem"),
-            challenges_stereotype=row.boolean("challenges_stereotype"),
-            sen_support=row.codes("sen_support", SEN_CODES),
-            sector=row.optional("sector"),
-            audience=row.choice("audience", AUDIENCES, default="mixed"),
-        ))
+        out.append(
+            Offer(
+                offer_id=oid,
+                employer_id=row.text("employer_id"),
+                lat=row.number("lat", -90, 90),
+                lon=row.number("lon", -180, 180),
+                type=row.choice("type", ENCOUNTER_TYPES),
+                capacity=row.integer("capacity", 1),
+                max_km=row.number("max_km", 0, 20_100),
+                virtual=row.boolean("virtual"),
+                earliest=earliest,
+                latest=latest,
+                year_min=year_min,
+                year_max=year_max,
+                stem=row.boolean("stem"),
+                challenges_stereotype=row.boolean("challenges_stereotype"),
+                sen_support=row.codes("sen_support", SEN_CODES),
+                sector=row.optional("sector"),
+                audience=row.choice("audience", AUDIENCES, default="mixed"),
+            )
+        )
     return out
 
 
@@ -335,4 +371,3 @@ def write_report(handle: Any, report: dict[str, Any]) -> None:
     """Write report.json to an open text handle."""
     json.dump(report, handle, indent=2)
     handle.write("\n")
-

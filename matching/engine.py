@@ -153,13 +153,16 @@ def _check_locked(problem: Problem, locked: Sequence[_Held]) -> tuple[IntArray, 
     used = np.bincount(off, weights=pupils, minlength=len(problem.off.ids))
     over = np.flatnonzero(used > problem.off.capacity)
     if over.size:
-        raise MatchingError(f"locked matches exceed the capacity of offer "
-                            f"{problem.off.ids[int(over[0])]!r}")
+        raise MatchingError(
+            f"locked matches exceed the capacity of offer {problem.off.ids[int(over[0])]!r}"
+        )
     taken = np.bincount(req, weights=pupils, minlength=len(problem.requests))
     over = np.flatnonzero(taken > problem.r_pupils)
     if over.size:
-        raise MatchingError(f"locked matches exceed the pupils of request "
-                            f"{problem.requests[int(over[0])].request_id!r}")
+        raise MatchingError(
+            f"locked matches exceed the pupils of request "
+            f"{problem.requests[int(over[0])].request_id!r}"
+        )
     return req, off, pupils
 
 
@@ -189,8 +192,12 @@ def _held_state(
 
 
 def _few_encounters(
-    school: IntArray, pupils: IntArray, order_key: np.ndarray, rank0: IntArray,
-    tier_size: IntArray, problem: Problem,
+    school: IntArray,
+    pupils: IntArray,
+    order_key: np.ndarray,
+    rank0: IntArray,
+    tier_size: IntArray,
+    problem: Problem,
 ) -> np.ndarray:
     """Share out each school's tier bonuses over its rows, best rows first (as the flow does)."""
     n = school.size
@@ -216,8 +223,16 @@ def _few_encounters(
 
 
 def _assignments(
-    problem: Problem, req: IntArray, offer: IntArray, km: np.ndarray, pupils: IntArray,
-    rank0: IntArray, tier_size: IntArray, *, locked: bool, off: _Offers | None = None,
+    problem: Problem,
+    req: IntArray,
+    offer: IntArray,
+    km: np.ndarray,
+    pupils: IntArray,
+    rank0: IntArray,
+    tier_size: IntArray,
+    *,
+    locked: bool,
+    off: _Offers | None = None,
 ) -> list[Assignment]:
     off_arrays = problem.off if off is None else off
     terms = problem.pair_terms(req, offer, km, off_arrays)
@@ -236,24 +251,36 @@ def _assignments(
     ids = off_arrays.ids
     kms = np.round(km, 1).tolist()
     return [
-        Assignment(problem.requests[r].request_id, ids[o], p, scores[i], kms[i], texts[i],
-                   dict(zip(names, values[i], strict=True)), locked)
-        for i, (r, o, p) in enumerate(zip(req.tolist(), offer.tolist(), pupils.tolist(),
-                                          strict=True))
+        Assignment(
+            problem.requests[r].request_id,
+            ids[o],
+            p,
+            scores[i],
+            kms[i],
+            texts[i],
+            dict(zip(names, values[i], strict=True)),
+            locked,
+        )
+        for i, (r, o, p) in enumerate(
+            zip(req.tolist(), offer.tolist(), pupils.tolist(), strict=True)
+        )
     ]
 
 
-def _locked_rows(problem: Problem, lreq: IntArray, loff: IntArray, lpupils: IntArray,
-                 tier_size: IntArray) -> list[Assignment]:
+def _locked_rows(
+    problem: Problem, lreq: IntArray, loff: IntArray, lpupils: IntArray, tier_size: IntArray
+) -> list[Assignment]:
     km = _pair_km(problem, lreq, loff)
-    return _assignments(problem, lreq, loff, km, lpupils, problem.s_encounters, tier_size,
-                        locked=True)
+    return _assignments(
+        problem, lreq, loff, km, lpupils, problem.s_encounters, tier_size, locked=True
+    )
 
 
 def _pair_km(problem: Problem, req: IntArray, offer: IntArray) -> np.ndarray:
     s = problem.r_school[req]
-    return haversine_km(problem.s_lat[s], problem.s_lon[s], problem.off.lat[offer],
-                        problem.off.lon[offer])
+    return haversine_km(
+        problem.s_lat[s], problem.s_lon[s], problem.off.lat[offer], problem.off.lon[offer]
+    )
 
 
 def solve_problem(problem: Problem, *, locked: Iterable[Locked] = ()) -> Result:
@@ -283,20 +310,33 @@ def solve_problem(problem: Problem, *, locked: Iterable[Locked] = ()) -> Result:
     idx = np.flatnonzero(keep)
     value = c.score[idx] / problem.r_pupils[c.req[idx]] + problem.weights.pupil
     sol: FlowSolution = solve_flow(
-        pair_req=c.req[idx], pair_off=c.off[idx], pair_value=value, req_school=problem.r_school,
-        req_demand=demand, off_capacity=capacity, school_rank0=rank0,
-        school_tier_size=tier_size, weights=problem.weights,
+        pair_req=c.req[idx],
+        pair_off=c.off[idx],
+        pair_value=value,
+        req_school=problem.r_school,
+        req_demand=demand,
+        off_capacity=capacity,
+        school_rank0=rank0,
+        school_tier_size=tier_size,
+        weights=problem.weights,
     )
     used = sol.pupils > 0
     sel = idx[used]
     rows = _locked_rows(problem, lreq, loff, lpupils, tier_size)
-    rows += _assignments(problem, c.req[sel], c.off[sel], c.km[sel], sol.pupils[used], rank0,
-                         tier_size, locked=False)
+    rows += _assignments(
+        problem, c.req[sel], c.off[sel], c.km[sel], sol.pupils[used], rank0, tier_size, locked=False
+    )
     seconds = time.perf_counter() - t0
-    logger.info("solved: %d rows, objective %.1f, bound %.1f in %.2f s",
-                len(rows), sol.objective, sol.upper_bound, seconds)
-    return Result(tuple(rows), sol.objective, sol.upper_bound, sol.status,
-                  {"solve": seconds}, problem)
+    logger.info(
+        "solved: %d rows, objective %.1f, bound %.1f in %.2f s",
+        len(rows),
+        sol.objective,
+        sol.upper_bound,
+        seconds,
+    )
+    return Result(
+        tuple(rows), sol.objective, sol.upper_bound, sol.status, {"solve": seconds}, problem
+    )
 
 
 def greedy_baseline(
@@ -368,30 +408,48 @@ def greedy_baseline(
     pupils = np.asarray(take_pupils, dtype=np.int64)
     tier_size = _tier_sizes(problem)
     rows = _locked_rows(problem, lreq, loff, lpupils, tier_size)
-    proposals = _assignments(problem, req, c.off[posa], c.km[posa], pupils, rank0, tier_size,
-                             locked=False)
+    proposals = _assignments(
+        problem, req, c.off[posa], c.km[posa], pupils, rank0, tier_size, locked=False
+    )
     objective = float(sum(a.score for a in proposals))
     t2 = time.perf_counter()
-    return Result(tuple(rows + proposals), objective, float("nan"), "heuristic",
-                  {"candidates": t1 - t0, "solve": t2 - t1}, problem)
+    return Result(
+        tuple(rows + proposals),
+        objective,
+        float("nan"),
+        "heuristic",
+        {"candidates": t1 - t0, "solve": t2 - t1},
+        problem,
+    )
 
 
 def _sub_solve(
-    problem: Problem, pos: IntArray, demand: IntArray, capacity: IntArray, rank0: IntArray,
+    problem: Problem,
+    pos: IntArray,
+    demand: IntArray,
+    capacity: IntArray,
+    rank0: IntArray,
 ) -> list[Assignment]:
     c = problem.candidates
     pos = pos[(demand[c.req[pos]] > 0) & (capacity[c.off[pos]] > 0)]
     value = c.score[pos] / problem.r_pupils[c.req[pos]] + problem.weights.pupil
     tier_size = _tier_sizes(problem)
     sol = solve_flow(
-        pair_req=c.req[pos], pair_off=c.off[pos], pair_value=value, req_school=problem.r_school,
-        req_demand=demand, off_capacity=capacity, school_rank0=rank0,
-        school_tier_size=tier_size, weights=problem.weights,
+        pair_req=c.req[pos],
+        pair_off=c.off[pos],
+        pair_value=value,
+        req_school=problem.r_school,
+        req_demand=demand,
+        off_capacity=capacity,
+        school_rank0=rank0,
+        school_tier_size=tier_size,
+        weights=problem.weights,
     )
     used = sol.pupils > 0
     sel = pos[used]
-    return _assignments(problem, c.req[sel], c.off[sel], c.km[sel], sol.pupils[used], rank0,
-                        tier_size, locked=False)
+    return _assignments(
+        problem, c.req[sel], c.off[sel], c.km[sel], sol.pupils[used], rank0, tier_size, locked=False
+    )
 
 
 def replace_after_cancellation(
@@ -493,10 +551,25 @@ def place_new_offer(problem: Problem, current: Iterable[_Held], offer: Offer) ->
     value = score / problem.r_pupils[req] + problem.weights.pupil
     tier_size = _tier_sizes(problem)
     sol = solve_flow(
-        pair_req=req, pair_off=off, pair_value=value, req_school=problem.r_school,
-        req_demand=demand, off_capacity=new.capacity, school_rank0=rank0,
-        school_tier_size=tier_size, weights=problem.weights,
+        pair_req=req,
+        pair_off=off,
+        pair_value=value,
+        req_school=problem.r_school,
+        req_demand=demand,
+        off_capacity=new.capacity,
+        school_rank0=rank0,
+        school_tier_size=tier_size,
+        weights=problem.weights,
     )
     used = sol.pupils > 0
-    return _assignments(problem, req[used], off[used], km[used], sol.pupils[used], rank0,
-                        tier_size, locked=False, off=new)
+    return _assignments(
+        problem,
+        req[used],
+        off[used],
+        km[used],
+        sol.pupils[used],
+        rank0,
+        tier_size,
+        locked=False,
+        off=new,
+    )

@@ -98,24 +98,51 @@ def solve_flow(
     tier_cost = -np.rint(bonus * COST_SCALE).astype(np.int64)
     pair_cost = -np.rint(pair_value * COST_SCALE).astype(np.int64)
 
-    tails = np.concatenate([
-        np.full(n_s * tiers, source), np.full(n_s, source), s_node[s_of_req], r_node[r_local],
-        o_node, [source],
-    ])
-    heads = np.concatenate([
-        np.repeat(s_node, tiers), s_node, r_node, o_node[o_local], np.full(n_o, sink), [sink],
-    ])
-    caps = np.concatenate([
-        np.repeat(tier_size, tiers), school_demand, demand,
-        np.minimum(demand[r_local], cap[o_local]), cap, [total],
-    ])
-    costs = np.concatenate([
-        tier_cost.ravel(), np.zeros(n_s, np.int64), np.zeros(n_r, np.int64), pair_cost,
-        np.zeros(n_o, np.int64), [0],
-    ])
+    tails = np.concatenate(
+        [
+            np.full(n_s * tiers, source),
+            np.full(n_s, source),
+            s_node[s_of_req],
+            r_node[r_local],
+            o_node,
+            [source],
+        ]
+    )
+    heads = np.concatenate(
+        [
+            np.repeat(s_node, tiers),
+            s_node,
+            r_node,
+            o_node[o_local],
+            np.full(n_o, sink),
+            [sink],
+        ]
+    )
+    caps = np.concatenate(
+        [
+            np.repeat(tier_size, tiers),
+            school_demand,
+            demand,
+            np.minimum(demand[r_local], cap[o_local]),
+            cap,
+            [total],
+        ]
+    )
+    costs = np.concatenate(
+        [
+            tier_cost.ravel(),
+            np.zeros(n_s, np.int64),
+            np.zeros(n_r, np.int64),
+            pair_cost,
+            np.zeros(n_o, np.int64),
+            [0],
+        ]
+    )
     smcf = min_cost_flow.SimpleMinCostFlow()
     arcs = smcf.add_arcs_with_capacity_and_unit_cost(
-        tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64),
+        tails.astype(np.int32),
+        heads.astype(np.int32),
+        caps.astype(np.int64),
         costs.astype(np.int64),
     )
     supplies = np.zeros(2 + n_s + n_r + n_o, dtype=np.int64)
@@ -134,13 +161,17 @@ def solve_flow(
     upper_bound = -smcf.optimal_cost() / COST_SCALE + total / COST_SCALE
     logger.info(
         "min-cost flow: %d nodes, %d arcs, %d pupils, objective %.1f",
-        supplies.size, tails.size, int(pupils.sum()), objective,
+        supplies.size,
+        tails.size,
+        int(pupils.sum()),
+        objective,
     )
     return FlowSolution(pupils, objective, max(upper_bound, objective), "optimal")
 
 
-def max_pupils(pair_req: IntArray, pair_off: IntArray, req_demand: IntArray,
-               off_capacity: IntArray) -> int:
+def max_pupils(
+    pair_req: IntArray, pair_off: IntArray, req_demand: IntArray, off_capacity: IntArray
+) -> int:
     """The most pupils any assignment could serve on these pairs (an exact max-flow).
 
     Examples
@@ -155,11 +186,13 @@ def max_pupils(pair_req: IntArray, pair_off: IntArray, req_demand: IntArray,
     source, sink = 0, 1
     tails = np.concatenate([np.full(n_r, source), 2 + pair_req, 2 + n_r + np.arange(n_o)])
     heads = np.concatenate([2 + np.arange(n_r), 2 + n_r + pair_off, np.full(n_o, sink)])
-    caps = np.concatenate([req_demand, np.minimum(req_demand[pair_req], off_capacity[pair_off]),
-                           off_capacity])
+    caps = np.concatenate(
+        [req_demand, np.minimum(req_demand[pair_req], off_capacity[pair_off]), off_capacity]
+    )
     smf = max_flow.SimpleMaxFlow()
-    smf.add_arcs_with_capacity(tails.astype(np.int32), heads.astype(np.int32),
-                               caps.astype(np.int64))
+    smf.add_arcs_with_capacity(
+        tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64)
+    )
     status = smf.solve(source, sink)
     if status != smf.OPTIMAL:
         raise MatchingError(f"max-flow failed with status {status}")

@@ -333,9 +333,7 @@ class Problem:
         self._s_xyz = _unit_xyz(self.s_lat, self.s_lon)
         if in_person.any() and len(self.schools):
             tree = cKDTree(_unit_xyz(self.off.lat[in_person], self.off.lon[in_person]))
-            near = tree.query_ball_point(
-                self._s_xyz, r=_chord(w.cold_spot_km), return_length=True
-            )
+            near = tree.query_ball_point(self._s_xyz, r=_chord(w.cold_spot_km), return_length=True)
         else:
             near = np.zeros(len(self.schools), dtype=np.int64)
         self.s_near_offers = np.asarray(near, dtype=np.int64)
@@ -608,7 +606,11 @@ class Problem:
 
     # ---------------------------------------------------------------- reading
     def reasons(
-        self, req: IntArray, offer: IntArray, km: FloatArray, terms: dict[str, FloatArray],
+        self,
+        req: IntArray,
+        offer: IntArray,
+        km: FloatArray,
+        terms: dict[str, FloatArray],
         off: _Offers | None = None,
     ) -> list[str]:
         """Short human sentences explaining each pair's score."""
@@ -626,7 +628,8 @@ class Problem:
             fsm_text[s] = f"{fsm:.0f}% FSM" if fsm >= 0.6 * w.fsm_full_pct else None
             enc = int(self.s_encounters[s])
             enc_text[s] = (
-                "school has had no encounter this year" if enc == 0
+                "school has had no encounter this year"
+                if enc == 0
                 else f"school has had {enc} encounter{'s' if enc > 1 else ''} this year"
             )
         special_text = {1: "special school"}
@@ -637,10 +640,16 @@ class Problem:
         ]
         cold_on = (terms["cold_spot"] >= 0.5 * w.cold_spot) & (w.cold_spot > 0)
         cols = zip(
-            school.tolist(), dist, (terms["stem"] > 0).tolist(),
-            (terms["stereotype"] > 0).tolist(), (terms["sen"] > 0).tolist(),
-            (terms["special"] > 0).tolist(), (terms["sector_variety"] > 0).tolist(),
-            cold_on.tolist(), (terms["stability"] > 0).tolist(), strict=True,
+            school.tolist(),
+            dist,
+            (terms["stem"] > 0).tolist(),
+            (terms["stereotype"] > 0).tolist(),
+            (terms["sen"] > 0).tolist(),
+            (terms["special"] > 0).tolist(),
+            (terms["sector_variety"] > 0).tolist(),
+            cold_on.tolist(),
+            (terms["stability"] > 0).tolist(),
+            strict=True,
         )
         out = []
         for s, d, stem, stereo, sen, special, variety, cold, stable in cols:

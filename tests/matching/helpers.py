@@ -13,31 +13,44 @@ D1 = dt.date(2026, 3, 27)
 
 
 def school(sid: Any, lat: float = 52.0, lon: float = -1.0, **kw: Any) -> School:
-    base: dict[str, Any] = dict(gender="mixed", kind="mainstream", fsm_pct=10.0,
-                                encounters_so_far=0)
+    base: dict[str, Any] = dict(
+        gender="mixed", kind="mainstream", fsm_pct=10.0, encounters_so_far=0
+    )
     base.update(kw)
     return School(sid, lat, lon, **base)
 
 
 def request(rid: Any, sid: Any, pupils: int = 10, **kw: Any) -> Request:
-    base: dict[str, Any] = dict(type="talk", year_group=9, earliest=D0, latest=D1,
-                                stem_goal=False, stereotype_goal=False)
+    base: dict[str, Any] = dict(
+        type="talk", year_group=9, earliest=D0, latest=D1, stem_goal=False, stereotype_goal=False
+    )
     base.update(kw)
     return Request(rid, sid, pupils=pupils, **base)
 
 
 def offer(oid: Any, lat: float = 52.0, lon: float = -1.0, capacity: int = 10, **kw: Any) -> Offer:
-    base: dict[str, Any] = dict(employer_id="E", type="talk", max_km=30.0, virtual=False,
-                                earliest=D0, latest=D1, year_min=7, year_max=13, stem=False,
-                                challenges_stereotype=False)
+    base: dict[str, Any] = dict(
+        employer_id="E",
+        type="talk",
+        max_km=30.0,
+        virtual=False,
+        earliest=D0,
+        latest=D1,
+        year_min=7,
+        year_max=13,
+        stem=False,
+        challenges_stereotype=False,
+    )
     base.update(kw)
     return Offer(oid, lat=lat, lon=lon, capacity=capacity, **base)
 
 
 def km_between(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:
     p1, p2 = math.radians(a_lat), math.radians(b_lat)
-    h = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(b_lon - a_lon) / 2) ** 2)
+    h = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(b_lon - a_lon) / 2) ** 2
+    )
     return 2 * 6371.0088 * math.asin(math.sqrt(min(1.0, h)))
 
 

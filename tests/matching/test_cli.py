@@ -18,19 +18,76 @@ SCHOOLS = [
     ["S2", "52.1", "-1.0", "mixed", "special", "45", "2"],
 ]
 REQUESTS = [
-    ["request_id", "school_id", "type", "year_group", "pupils", "earliest", "latest",
-     "stem_goal", "stereotype_goal", "sen_needs"],
+    [
+        "request_id",
+        "school_id",
+        "type",
+        "year_group",
+        "pupils",
+        "earliest",
+        "latest",
+        "stem_goal",
+        "stereotype_goal",
+        "sen_needs",
+    ],
     ["R1", "S1", "talk", "9", "10", "2026-03-01", "2026-03-31", "1", "1", ""],
     ["R2", "S2", "talk", "10", "6", "2026-03-01", "2026-03-31", "0", "0", "autism;hearing"],
 ]
 OFFERS = [
-    ["offer_id", "employer_id", "lat", "lon", "type", "capacity", "max_km", "virtual",
-     "earliest", "latest", "year_min", "year_max", "stem", "challenges_stereotype",
-     "sen_support", "sector"],
-    ["O1", "E1", "52.05", "-1.0", "talk", "12", "20", "0", "2026-03-10", "2026-03-20", "8",
-     "11", "1", "1", "autism;hearing", "engineering"],
-    ["O2", "E2", "53.0", "-2.0", "talk", "5", "0", "1", "2026-03-01", "2026-04-30", "7", "13",
-     "0", "0", "", "finance"],
+    [
+        "offer_id",
+        "employer_id",
+        "lat",
+        "lon",
+        "type",
+        "capacity",
+        "max_km",
+        "virtual",
+        "earliest",
+        "latest",
+        "year_min",
+        "year_max",
+        "stem",
+        "challenges_stereotype",
+        "sen_support",
+        "sector",
+    ],
+    [
+        "O1",
+        "E1",
+        "52.05",
+        "-1.0",
+        "talk",
+        "12",
+        "20",
+        "0",
+        "2026-03-10",
+        "2026-03-20",
+        "8",
+        "11",
+        "1",
+        "1",
+        "autism;hearing",
+        "engineering",
+    ],
+    [
+        "O2",
+        "E2",
+        "53.0",
+        "-2.0",
+        "talk",
+        "5",
+        "0",
+        "1",
+        "2026-03-01",
+        "2026-04-30",
+        "7",
+        "13",
+        "0",
+        "0",
+        "",
+        "finance",
+    ],
 ]
 LOCKED = [["request_id", "offer_id", "pupils"], ["R2", "O1", "4"]]
 
@@ -48,9 +105,21 @@ def files(tmp_path: Path, **changes: list[list[str]]) -> dict[str, str]:
 
 
 def args(paths: dict[str, str], tmp_path: Path) -> list[str]:
-    return ["solve", "--schools", paths["schools"], "--requests", paths["requests"],
-            "--offers", paths["offers"], "--locked", paths["locked"],
-            "--out", str(tmp_path / "matches.csv"), "--report", str(tmp_path / "report.json")]
+    return [
+        "solve",
+        "--schools",
+        paths["schools"],
+        "--requests",
+        paths["requests"],
+        "--offers",
+        paths["offers"],
+        "--locked",
+        paths["locked"],
+        "--out",
+        str(tmp_path / "matches.csv"),
+        "--report",
+        str(tmp_path / "report.json"),
+    ]
 
 
 def test_solve_writes_matches_and_report(tmp_path, capsys):
@@ -66,9 +135,18 @@ def test_solve_writes_matches_and_report(tmp_path, capsys):
     got = sorted((r["request_id"], r["offer_id"], int(r["pupils"])) for r in rows)
     assert got == [("R1", "O1", 8), ("R1", "O2", 2), ("R2", "O1", 4)]
     report = json.loads((tmp_path / "report.json").read_text())
-    assert set(report) == {"requests", "pupils_requested", "pupils_matched", "requests_served",
-                           "schools_served", "objective", "upper_bound", "status", "seconds",
-                           "peak_mib"}
+    assert set(report) == {
+        "requests",
+        "pupils_requested",
+        "pupils_matched",
+        "requests_served",
+        "schools_served",
+        "objective",
+        "upper_bound",
+        "status",
+        "seconds",
+        "peak_mib",
+    }
     assert set(report["seconds"]) == {"load", "candidates", "solve", "write"}
     assert (report["requests"], report["pupils_requested"], report["pupils_matched"]) == (2, 16, 14)
     assert report["upper_bound"] >= report["objective"] > 0
@@ -76,9 +154,13 @@ def test_solve_writes_matches_and_report(tmp_path, capsys):
 
 def test_module_entry_point_runs(tmp_path):
     paths = files(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "matching", *args(paths, tmp_path)],
-                          capture_output=True, text=True, check=False,
-                          cwd=Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, "-m", "matching", *args(paths, tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "matches.csv").exists()
 
@@ -91,33 +173,40 @@ def replace(rows: list[list[str]], line: int, column: str, value: str) -> list[l
 
 def drop(rows: list[list[str]], column: str) -> list[list[str]]:
     i = rows[0].index(column)
-    return [r[:i] + r[i + 1:] for r in rows]
+    return [r[:i] + r[i + 1 :] for r in rows]
 
 
 BAD = {
     "missing column": ("offers", lambda: drop(OFFERS, "max_km"), 1, "max_km"),
     "unknown type": ("requests", lambda: replace(REQUESTS, 3, "type", "juggling"), 3, "type"),
     "latitude out of range": ("schools", lambda: replace(SCHOOLS, 2, "lat", "95"), 2, "lat"),
-    "reversed window": ("offers", lambda: replace(OFFERS, 2, "latest", "2026-03-01"), 2,
-                        "latest"),
+    "reversed window": ("offers", lambda: replace(OFFERS, 2, "latest", "2026-03-01"), 2, "latest"),
     "duplicate id": ("schools", lambda: replace(SCHOOLS, 3, "school_id", "S1"), 3, "school_id"),
-    "unknown school": ("requests", lambda: replace(REQUESTS, 2, "school_id", "S9"), 2,
-                       "school_id"),
+    "unknown school": ("requests", lambda: replace(REQUESTS, 2, "school_id", "S9"), 2, "school_id"),
     "non-numeric": ("offers", lambda: replace(OFFERS, 3, "capacity", "lots"), 3, "capacity"),
-    "bad boolean": ("requests", lambda: replace(REQUESTS, 2, "stem_goal", "yes"), 2,
-                    "stem_goal"),
-    "bad SEN code": ("requests", lambda: replace(REQUESTS, 3, "sen_needs", "autism;wings"), 3,
-                     "sen_needs"),
-    "bad date": ("requests", lambda: replace(REQUESTS, 2, "earliest", "01/03/2026"), 2,
-                 "earliest"),
-    "unknown locked request": ("locked", lambda: replace(LOCKED, 2, "request_id", "R7"), 2,
-                               "request_id"),
-    "unknown locked offer": ("locked", lambda: replace(LOCKED, 2, "offer_id", "O7"), 2,
-                             "offer_id"),
+    "bad boolean": ("requests", lambda: replace(REQUESTS, 2, "stem_goal", "yes"), 2, "stem_goal"),
+    "bad SEN code": (
+        "requests",
+        lambda: replace(REQUESTS, 3, "sen_needs", "autism;wings"),
+        3,
+        "sen_needs",
+    ),
+    "bad date": ("requests", lambda: replace(REQUESTS, 2, "earliest", "01/03/2026"), 2, "earliest"),
+    "unknown locked request": (
+        "locked",
+        lambda: replace(LOCKED, 2, "request_id", "R7"),
+        2,
+        "request_id",
+    ),
+    "unknown locked offer": ("locked", lambda: replace(LOCKED, 2, "offer_id", "O7"), 2, "offer_id"),
     "locked beyond capacity": ("locked", lambda: LOCKED + [["R1", "O1", "9"]], 3, "pupils"),
     "bad gender": ("schools", lambda: replace(SCHOOLS, 2, "gender", "other"), 2, "gender"),
-    "bad audience": ("offers", lambda: [OFFERS[0] + ["audience"], OFFERS[1] + ["men"],
-                                        OFFERS[2] + ["mixed"]], 2, "audience"),
+    "bad audience": (
+        "offers",
+        lambda: [OFFERS[0] + ["audience"], OFFERS[1] + ["men"], OFFERS[2] + ["mixed"]],
+        2,
+        "audience",
+    ),
 }
 
 

@@ -40,8 +40,9 @@ def test_girls_school_gets_the_female_engineer():
         request("Rm", "MIX", 10, stem_goal=True),
         request("Rg", "GIRLS", 10, stem_goal=True, stereotype_goal=True),
     ]
-    engineer = offer("ENG", 52.0, -1.0, 10, stem=True, challenges_stereotype=True,
-                     sector="engineering")
+    engineer = offer(
+        "ENG", 52.0, -1.0, 10, stem=True, challenges_stereotype=True, sector="engineering"
+    )
     result = solve(schools, requests, [engineer])
     assert pairs(result) == [("Rg", "ENG", 10)]
     a = result.assignments[0]
@@ -59,8 +60,10 @@ def test_girls_only_offer_never_goes_to_a_boys_school():
 def test_sen_need_blocks_an_unsuitable_offer():
     schools = [school("S")]
     requests = [request("R", "S", 8, sen_needs=frozenset({"autism"}))]
-    offers = [offer("NEAR", 52.0, -1.0, 8), offer("FAR", 52.2, -1.0, 8,
-                                                  sen_support=frozenset({"autism", "hearing"}))]
+    offers = [
+        offer("NEAR", 52.0, -1.0, 8),
+        offer("FAR", 52.2, -1.0, 8, sen_support=frozenset({"autism", "hearing"})),
+    ]
     result = solve(schools, requests, offers)
     assert pairs(result) == [("R", "FAR", 8)]
     assert "SEN needs supported" in result.assignments[0].reasons
@@ -72,14 +75,19 @@ def test_locked_matches_consume_capacity_and_stay():
     offers = [offer("O", capacity=10)]
     result = solve(schools, requests, offers, locked=[Locked("RB", "O", 6)])
     assert [(a.request_id, a.offer_id, a.pupils, a.locked) for a in result.assignments] == [
-        ("RB", "O", 6, True), ("RA", "O", 4, False),
+        ("RB", "O", 6, True),
+        ("RA", "O", 4, False),
     ]
 
 
 def test_locked_beyond_capacity_is_refused():
     with pytest.raises(MatchingError, match="capacity"):
-        solve([school("A")], [request("R", "A", 20)], [offer("O", capacity=10)],
-              locked=[Locked("R", "O", 12)])
+        solve(
+            [school("A")],
+            [request("R", "A", 20)],
+            [offer("O", capacity=10)],
+            locked=[Locked("R", "O", 12)],
+        )
 
 
 def test_forbidden_pair_is_never_proposed():
@@ -93,11 +101,20 @@ def test_forbidden_pair_is_never_proposed():
 
 def test_avoid_dates_block_a_window_entirely_covered():
     # The offer runs 2-6 March only; the school is away 1-6 March, so only O_LATE fits.
-    schools = [school("A", avoid_dates=((dt.date(2026, 3, 1), dt.date(2026, 3, 4)),
-                                        (dt.date(2026, 3, 5), dt.date(2026, 3, 6))))]
+    schools = [
+        school(
+            "A",
+            avoid_dates=(
+                (dt.date(2026, 3, 1), dt.date(2026, 3, 4)),
+                (dt.date(2026, 3, 5), dt.date(2026, 3, 6)),
+            ),
+        )
+    ]
     requests = [request("R", "A", 10)]
-    offers = [offer("O_EARLY", latest=dt.date(2026, 3, 6)),
-              offer("O_LATE", 52.1, -1.0, earliest=dt.date(2026, 3, 6))]
+    offers = [
+        offer("O_EARLY", latest=dt.date(2026, 3, 6)),
+        offer("O_LATE", 52.1, -1.0, earliest=dt.date(2026, 3, 6)),
+    ]
     assert pairs(solve(schools, requests, offers)) == [("R", "O_LATE", 10)]
 
 
@@ -113,7 +130,8 @@ def test_small_request_is_not_crowded_out_by_a_big_one():
     schools = [school("A"), school("B")]
     requests = [request("BIG", "A", 30), request("SMALL", "B", 5)]
     assert pairs(solve(schools, requests, [offer("O", capacity=30)])) == [
-        ("BIG", "O", 25), ("SMALL", "O", 5),
+        ("BIG", "O", 25),
+        ("SMALL", "O", 5),
     ]
 
 
@@ -122,15 +140,13 @@ def test_previous_proposal_is_kept_by_the_stability_bonus():
     requests = [request("R", "A", 10)]
     offers = [offer("NEAR", 52.0, -1.0, 10), offer("ALSO", 52.01, -1.0, 10)]
     assert pairs(solve(schools, requests, offers)) == [("R", "NEAR", 10)]
-    assert pairs(solve(schools, requests, offers, previous=[("R", "ALSO")])) == [
-        ("R", "ALSO", 10)]
+    assert pairs(solve(schools, requests, offers, previous=[("R", "ALSO")])) == [("R", "ALSO", 10)]
 
 
 def test_scores_add_up_and_alternatives_are_listed():
     schools = [school("A", fsm_pct=50.0, kind="special")]
     requests = [request("R", "A", 10)]
-    offers = [offer("O1", 52.0, -1.0, 10), offer("O2", 52.1, -1.0, 10),
-              offer("O3", 52.2, -1.0, 10)]
+    offers = [offer("O1", 52.0, -1.0, 10), offer("O2", 52.1, -1.0, 10), offer("O3", 52.2, -1.0, 10)]
     result = solve(schools, requests, offers, weights=Weights.from_mapping({"cold_spot": 0}))
     a = result.assignments[0]
     assert a.offer_id == "O1"
@@ -167,12 +183,17 @@ def test_replacement_after_cancellation_uses_freed_demand_and_capacity():
     result = solve(schools, requests, offers)
     assert pairs(result) == [("RA", "O1", 10), ("RB", "O2", 10)]
     # The employer of O1 pulls out: RA has no other room, O2 is full -> nothing to propose.
-    new = replace_after_cancellation(result.problem, result.assignments, "RA", "O1",
-                                     offer_withdrawn=True)
+    new = replace_after_cancellation(
+        result.problem, result.assignments, "RA", "O1", offer_withdrawn=True
+    )
     assert new == []
     # RB's school cancels: O2's 10 places go to nobody else (RA is served) -> nothing.
-    assert replace_after_cancellation(result.problem, result.assignments, "RB", "O2",
-                                      request_withdrawn=True) == []
+    assert (
+        replace_after_cancellation(
+            result.problem, result.assignments, "RB", "O2", request_withdrawn=True
+        )
+        == []
+    )
     # Just the match RA-O1 is cancelled; RA cannot get O1 again and O2 is full.
     extra = offer("O3", 52.0, -1.0, capacity=4)
     problem = Problem(schools, requests, [*offers, extra])

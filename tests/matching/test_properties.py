@@ -29,13 +29,18 @@ def instances(draw):
         if draw(st.booleans()):
             a = DAY0 + dt.timedelta(days=draw(st.integers(0, 20)))
             avoid = ((a, a + dt.timedelta(days=draw(st.integers(0, 8)))),)
-        schools.append(school(
-            f"S{i}", 52 + draw(st.floats(-0.3, 0.3)), -1 + draw(st.floats(-0.3, 0.3)),
-            gender=draw(st.sampled_from(("mixed", "girls", "boys"))),
-            kind=draw(st.sampled_from(("mainstream", "special", "ap"))),
-            fsm_pct=draw(st.floats(0, 100)), encounters_so_far=draw(st.integers(0, 3)),
-            avoid_dates=avoid,
-        ))
+        schools.append(
+            school(
+                f"S{i}",
+                52 + draw(st.floats(-0.3, 0.3)),
+                -1 + draw(st.floats(-0.3, 0.3)),
+                gender=draw(st.sampled_from(("mixed", "girls", "boys"))),
+                kind=draw(st.sampled_from(("mainstream", "special", "ap"))),
+                fsm_pct=draw(st.floats(0, 100)),
+                encounters_so_far=draw(st.integers(0, 3)),
+                avoid_dates=avoid,
+            )
+        )
 
     def window():
         a = draw(st.integers(0, 25))
@@ -44,27 +49,44 @@ def instances(draw):
     requests = []
     for j in range(draw(st.integers(1, 7))):
         e, la = window()
-        requests.append(request(
-            f"R{j}", f"S{draw(st.integers(0, n_s - 1))}", draw(st.integers(1, 12)),
-            type=draw(st.sampled_from(TYPES)), year_group=draw(st.integers(7, 13)),
-            earliest=e, latest=la, stem_goal=draw(st.booleans()),
-            stereotype_goal=draw(st.booleans()),
-            sen_needs=frozenset(draw(st.sets(st.sampled_from(SEN), max_size=1))),
-        ))
+        requests.append(
+            request(
+                f"R{j}",
+                f"S{draw(st.integers(0, n_s - 1))}",
+                draw(st.integers(1, 12)),
+                type=draw(st.sampled_from(TYPES)),
+                year_group=draw(st.integers(7, 13)),
+                earliest=e,
+                latest=la,
+                stem_goal=draw(st.booleans()),
+                stereotype_goal=draw(st.booleans()),
+                sen_needs=frozenset(draw(st.sets(st.sampled_from(SEN), max_size=1))),
+            )
+        )
     offers = []
     for k in range(draw(st.integers(1, 6))):
         e, la = window()
         y0 = draw(st.integers(7, 13))
-        offers.append(offer(
-            f"O{k}", 52 + draw(st.floats(-0.3, 0.3)), -1 + draw(st.floats(-0.3, 0.3)),
-            draw(st.integers(1, 15)), type=draw(st.sampled_from(TYPES)),
-            max_km=draw(st.sampled_from((5.0, 20.0, 60.0))), virtual=draw(st.booleans()),
-            earliest=e, latest=la, year_min=y0, year_max=draw(st.integers(y0, 13)),
-            stem=draw(st.booleans()), challenges_stereotype=draw(st.booleans()),
-            sen_support=frozenset(draw(st.sets(st.sampled_from(SEN), max_size=2))),
-            sector=draw(st.sampled_from(("engineering", "health", ""))),
-            audience=draw(st.sampled_from(("mixed", "mixed", "girls"))),
-        ))
+        offers.append(
+            offer(
+                f"O{k}",
+                52 + draw(st.floats(-0.3, 0.3)),
+                -1 + draw(st.floats(-0.3, 0.3)),
+                draw(st.integers(1, 15)),
+                type=draw(st.sampled_from(TYPES)),
+                max_km=draw(st.sampled_from((5.0, 20.0, 60.0))),
+                virtual=draw(st.booleans()),
+                earliest=e,
+                latest=la,
+                year_min=y0,
+                year_max=draw(st.integers(y0, 13)),
+                stem=draw(st.booleans()),
+                challenges_stereotype=draw(st.booleans()),
+                sen_support=frozenset(draw(st.sets(st.sampled_from(SEN), max_size=2))),
+                sector=draw(st.sampled_from(("engineering", "health", ""))),
+                audience=draw(st.sampled_from(("mixed", "mixed", "girls"))),
+            )
+        )
     return schools, requests, offers
 
 
@@ -85,24 +107,41 @@ def lp_optimum(problem: Problem, locked_pupils: dict, rank0: np.ndarray) -> floa
         cap[problem.offer_index[oid]] -= p
     n_s, tiers = len(problem.schools), w.tiers
     count = np.bincount(problem.r_school, minlength=n_s)
-    size = np.maximum(1, np.rint(np.bincount(problem.r_school, weights=problem.r_pupils,
-                                             minlength=n_s) / np.maximum(count, 1)))
-    bonus = np.array([[w.few_encounters * w.decay ** (rank0[s] + t) / size[s]
-                       for t in range(tiers)] for s in range(n_s)])
+    size = np.maximum(
+        1,
+        np.rint(
+            np.bincount(problem.r_school, weights=problem.r_pupils, minlength=n_s)
+            / np.maximum(count, 1)
+        ),
+    )
+    bonus = np.array(
+        [
+            [w.few_encounters * w.decay ** (rank0[s] + t) / size[s] for t in range(tiers)]
+            for s in range(n_s)
+        ]
+    )
     value = c.score[use] / problem.r_pupils[req] + w.pupil
     n_y = n_s * tiers
     cols = np.arange(m)
     a_req = coo_matrix((np.ones(m), (req, cols)), shape=(len(demand), m + n_y))
     a_off = coo_matrix((np.ones(m), (off, cols)), shape=(len(cap), m + n_y))
     ys = m + np.arange(n_y)
-    a_sch = coo_matrix((np.r_[-np.ones(m), np.ones(n_y)],
-                        (np.r_[problem.r_school[req], np.repeat(np.arange(n_s), tiers)],
-                         np.r_[cols, ys])), shape=(n_s, m + n_y))
-    res = linprog(-np.r_[value, bonus.ravel()], A_ub=vstack([a_req, a_off, a_sch]),
-                  b_ub=np.r_[demand, cap, np.zeros(n_s)],
-                  bounds=np.column_stack([np.zeros(m + n_y),
-                                          np.r_[np.full(m, np.inf), np.repeat(size, tiers)]]),
-                  method="highs")
+    a_sch = coo_matrix(
+        (
+            np.r_[-np.ones(m), np.ones(n_y)],
+            (np.r_[problem.r_school[req], np.repeat(np.arange(n_s), tiers)], np.r_[cols, ys]),
+        ),
+        shape=(n_s, m + n_y),
+    )
+    res = linprog(
+        -np.r_[value, bonus.ravel()],
+        A_ub=vstack([a_req, a_off, a_sch]),
+        b_ub=np.r_[demand, cap, np.zeros(n_s)],
+        bounds=np.column_stack(
+            [np.zeros(m + n_y), np.r_[np.full(m, np.inf), np.repeat(size, tiers)]]
+        ),
+        method="highs",
+    )
     assert res.status == 0
     return -res.fun
 
@@ -114,14 +153,19 @@ def test_rules_capacities_locks_and_optimality(inst, data):
     by_school = {s.school_id: s for s in schools}
     by_req = {r.request_id: r for r in requests}
     by_off = {o.offer_id: o for o in offers}
-    feasible_pairs = [(r.request_id, o.offer_id) for r in requests for o in offers
-                      if feasible(by_school[r.school_id], r, o)]
+    feasible_pairs = [
+        (r.request_id, o.offer_id)
+        for r in requests
+        for o in offers
+        if feasible(by_school[r.school_id], r, o)
+    ]
     locked = []
     if feasible_pairs and data.draw(st.booleans()):
         rid, oid = data.draw(st.sampled_from(feasible_pairs))
         locked = [Locked(rid, oid, min(by_req[rid].pupils, by_off[oid].capacity))]
-    forbidden = data.draw(st.lists(st.sampled_from(feasible_pairs), max_size=2)) \
-        if feasible_pairs else []
+    forbidden = (
+        data.draw(st.lists(st.sampled_from(feasible_pairs), max_size=2)) if feasible_pairs else []
+    )
     result = solve(schools, requests, offers, locked=locked, forbidden=forbidden, k=None)
 
     used_cap: dict = {}
@@ -157,10 +201,16 @@ def test_rules_capacities_locks_and_optimality(inst, data):
 def test_every_pair_the_engine_keeps_is_feasible_and_none_is_missed(inst):
     schools, requests, offers = inst
     by_school = {s.school_id: s for s in schools}
-    expected = sorted((r.request_id, o.offer_id) for r in requests for o in offers
-                      if feasible(by_school[r.school_id], r, o))
+    expected = sorted(
+        (r.request_id, o.offer_id)
+        for r in requests
+        for o in offers
+        if feasible(by_school[r.school_id], r, o)
+    )
     problem = Problem(schools, requests, offers, k=None, weights=Weights())
     c = problem.candidates
-    got = sorted((requests[int(r)].request_id, offers[int(o)].offer_id)
-                 for r, o in zip(c.req, c.off, strict=True))
+    got = sorted(
+        (requests[int(r)].request_id, offers[int(o)].offer_id)
+        for r, o in zip(c.req, c.off, strict=True)
+    )
     assert got == expected
