@@ -102,14 +102,16 @@ def queue_query(user: User, filters: QueueFilters) -> Select[Any]:
     )
     areas = area_ids_for(user)
     if areas is not None:
-        # An IN over the areas' requests lets the planner use (status, request_id) instead
-        # of walking every proposal nationally.
+        # An IN over the areas' requests lets SQLite use (status, request_id) instead of
+        # walking every proposal nationally; the (redundant) filter on the joined school
+        # tells PostgreSQL how few schools are left, so it starts from them.
         query = query.where(
             Match.request_id.in_(
                 select(EncounterRequest.id)
                 .join(School, EncounterRequest.school_id == School.id)
                 .where(School.area_id.in_(areas or [-1]))
-            )
+            ),
+            School.area_id.in_(areas or [-1]),
         )
     if filters.area_id is not None:
         query = query.where(School.area_id == filters.area_id)
