@@ -379,6 +379,11 @@ class EncounterRequest(db.Model):
     sen_needs: Mapped[list[str]] = mapped_column(JSON, default=list)
     notes: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(10), default="open")
+    # Whether any open offer could serve this request under the engine's hard rules, as the
+    # nightly match last found (None: posted since). The gaps page reads it instead of
+    # re-running the engine's rules over every request and offer on each view.
+    has_candidate: Mapped[bool | None] = mapped_column(Boolean)
+    candidates_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

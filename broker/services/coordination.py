@@ -7,7 +7,7 @@ sees or acts on another area's schools.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, select
@@ -189,6 +189,8 @@ class AreaGaps:
     cold_requests: list[EncounterRequest]
     schools_without: list[School]
     unmatched_offers: list[Offer]
+    checked_at: datetime | None = None  # when the nightly match last looked for cold spots
+    unchecked: int = 0  # open requests posted since, not yet looked at
 
 
 def area_gaps(user: User, today: date, *, area_id: int | None = None, limit: int = 200) -> AreaGaps:
@@ -199,13 +201,22 @@ def area_gaps(user: User, today: date, *, area_id: int | None = None, limit: int
         if areas is not None and area_id not in areas:
             raise NotAllowed("That area is not yours.")
         areas = [area_id]
-    cold_ids = adapter.cold_spot_requests(areas, today)[:limit]
+    # The nightly match records which open requests no offer could serve; re-running the
+    # engine's rules over every request and offer on each view was too slow for a page.
+    cold_query = select(EncounterRequest).where(
+        EncounterRequest.status == "open",
+        EncounterRequest.has_candidate.is_(False),
+        EncounterRequest.latest >= today,
+    )
+    if areas is not None:
+        cold_query = cold_query.where(
+            EncounterRequest.school_id.in_(select(School.id).where(School.area_id.in_(areas)))
+        )
     cold = list(
         db.session.scalars(
-            select(EncounterRequest)
-            .where(EncounterRequest.id.in_(cold_ids or [-1]))
-            .options(selectinload(EncounterRequest.school))
+            cold_query.options(selectinload(EncounterRequest.school))
             .order_by(EncounterRequest.latest, EncounterRequest.id)
+            .limit(limit)
         )
     )
     year_start = adapter.school_year_start(today)
@@ -231,7 +242,16 @@ def area_gaps(user: User, today: date, *, area_id: int | None = None, limit: int
     if areas is not None:
         schools = schools.where(School.area_id.in_(areas or [-1]))
         offers = offers.where(Employer.area_id.in_(areas or [-1]))
+    unchecked_query = select(func.count()).where(
+        EncounterRequest.status == "open", EncounterRequest.has_candidate.is_(None)
+    )
+    if areas is not None:
+        unchecked_query = unchecked_query.where(
+            EncounterRequest.school_id.in_(select(School.id).where(School.area_id.in_(areas)))
+        )
     return AreaGaps(
+        checked_at=db.session.scalar(select(func.max(EncounterRequest.candidates_checked_at))),
+        unchecked=int(db.session.scalar(unchecked_query) or 0),
         cold_requests=cold,
         schools_without=list(db.session.scalars(schools.order_by(School.name).limit(limit))),
         unmatched_offers=list(db.session.scalars(offers.order_by(Offer.latest).limit(limit))),

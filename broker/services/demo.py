@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.neighbors import BallTree
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from tqdm import tqdm
 
 from broker.extensions import db
@@ -364,6 +364,10 @@ def load_demo(
         employers = list(db.session.scalars(select(Employer).order_by(Employer.id)))
         _bulk(Offer, _offers(rng, size.offers, employers), "Offers")
         _bulk(EncounterRequest, _requests(rng, size.requests, schools), "Requests")
+        db.session.commit()
+        # Fresh tables have no planner statistics (and autovacuum may be off): gather them
+        # so the first pages are planned for tens of thousands of rows, not a handful.
+        db.session.execute(text("ANALYZE"))
         db.session.commit()
     logins.emails = _demo_users()
     db.session.commit()

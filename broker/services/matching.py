@@ -471,6 +471,8 @@ def run_matching(now: datetime, *, kind: str = "nightly") -> MatchRun:
     changes = _save_proposals(run, result.assignments, inputs.proposals, now)
     db.session.flush()
     t3 = time.perf_counter()
+    cold = refresh_cold_spots(local_today(now), now)
+    t4 = time.perf_counter()
     previous = db.session.scalar(
         select(MatchRun.id)
         .where(MatchRun.id < run.id, MatchRun.status == "finished")
@@ -492,11 +494,13 @@ def run_matching(now: datetime, *, kind: str = "nightly") -> MatchRun:
         "upper_bound": round(float(result.upper_bound), 3),
         "status": result.status,
         "candidates": len(result.problem.candidates) if result.problem is not None else 0,
+        "cold_spots": cold,
         "seconds": {
             "load": round(t1 - t0, 3),
             "candidates": round(result.timings.get("candidates", 0.0), 3),
             "solve": round(result.timings.get("solve", 0.0), 3),
             "save": round(t3 - t2, 3),
+            "cold_spots": round(t4 - t3, 3),
         },
     }
     run.changes = {**changes, "previous_run_id": previous}
@@ -911,6 +915,28 @@ def _may_reach(boxes: Iterable[Sequence[float]]) -> Any:
             )
         )
     return or_(*reach)
+
+
+def refresh_cold_spots(today: date, now: datetime) -> int:
+    """Record on every open request whether any current offer could serve it; return how
+    many none could (the true cold spots), for the gaps page to read."""
+    cold = set(cold_spot_requests(None, today))
+    open_ids = select(EncounterRequest.id).where(EncounterRequest.status == "open")
+    db.session.execute(
+        update(EncounterRequest)
+        .where(EncounterRequest.id.in_(open_ids))
+        .values(has_candidate=True, candidates_checked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    ids = sorted(cold)
+    for start in range(0, len(ids), 1000):
+        db.session.execute(
+            update(EncounterRequest)
+            .where(EncounterRequest.id.in_(ids[start : start + 1000]))
+            .values(has_candidate=False)
+            .execution_options(synchronize_session=False)
+        )
+    return len(cold)
 
 
 def cold_spot_requests(area_ids: Sequence[int] | None, today: date) -> list[int]:

@@ -134,6 +134,8 @@ def update_request(
         if getattr(request, key) != value:
             changed[key] = value
             setattr(request, key, value)
+    if set(changed) & {"type", "year_group", "earliest", "latest", "sen_needs"}:
+        request.has_candidate = None  # the nightly match looks again
     db.session.flush()
     if changed:
         audit.record("request.updated", request, by=by, fields=sorted(changed))

@@ -229,8 +229,16 @@ def test_gaps(client, auth, world, make_request, make_offer, make_employer, make
     )
     _proposal(make_match, world["req"], world["offer"])
     auth.login(world["coordinator"])
+    # Cold spots are what the nightly match found; before it has looked there are none.
+    html = client.get("/coordinator/gaps").get_data(as_text=True)
+    assert "has not looked yet" in html
+    assert f"<td>{cold.id}</td>" not in html.split("Schools with no encounter")[0]
+    now = datetime.now(UTC)
+    assert adapter.refresh_cold_spots(adapter.local_today(now), now) == 1
+    db.session.commit()
     html = client.get("/coordinator/gaps").get_data(as_text=True)
     cold_section = html.split("Cold spots")[1].split("Schools with no encounter")[0]
+    assert "As found by the nightly match" in cold_section
     assert f"<td>{cold.id}</td>" in cold_section
     assert f"<td>{world['req'].id}</td>" not in cold_section
     assert "Moor Academy" in html.split("Schools with no encounter")[1]
