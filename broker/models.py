@@ -365,6 +365,7 @@ class EncounterRequest(db.Model):
         CheckConstraint("year_group BETWEEN 7 AND 13", name="year_range"),
         CheckConstraint("earliest <= latest", name="dates_in_order"),
         Index("ix_requests_status_type", "status", "type"),
+        Index("ix_requests_status_has_candidate", "status", "has_candidate"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -191,6 +191,7 @@ class AreaGaps:
     unmatched_offers: list[Offer]
     checked_at: datetime | None = None  # when the nightly match last looked for cold spots
     unchecked: int = 0  # open requests posted since, not yet looked at
+    limit: int = 200  # each list shows at most this many rows
 
 
 def area_gaps(user: User, today: date, *, area_id: int | None = None, limit: int = 200) -> AreaGaps:
@@ -250,6 +251,7 @@ def area_gaps(user: User, today: date, *, area_id: int | None = None, limit: int
             EncounterRequest.school_id.in_(select(School.id).where(School.area_id.in_(areas)))
         )
     return AreaGaps(
+        limit=limit,
         checked_at=db.session.scalar(select(func.max(EncounterRequest.candidates_checked_at))),
         unchecked=int(db.session.scalar(unchecked_query) or 0),
         cold_requests=cold,
