@@ -62,6 +62,7 @@ def queue():
         coordination.queue_query(current_user, filters),
         page=request.args.get("page", 1, type=int),
         per_page=current_app.config.get("PAGE_SIZE", 25),
+        key=Match.id,
     )
     return render_template(
         "coordinator/queue.html",
