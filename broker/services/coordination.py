@@ -191,10 +191,10 @@ class AreaGaps:
     unmatched_offers: list[Offer]
     checked_at: datetime | None = None  # when the nightly match last looked for cold spots
     unchecked: int = 0  # open requests posted since, not yet looked at
-    limit: int = 200  # each list shows at most this many rows
+    limit: int = 100  # each list shows at most this many rows
 
 
-def area_gaps(user: User, today: date, *, area_id: int | None = None, limit: int = 200) -> AreaGaps:
+def area_gaps(user: User, today: date, *, area_id: int | None = None, limit: int = 100) -> AreaGaps:
     """Cold spots (requests no current offer could serve), schools with no encounter this
     school year, and open offers nobody has been matched to, in the user's areas."""
     areas = area_ids_for(user)
