@@ -21,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from .csvio import read_offers, read_requests, read_schools
+from .csvio import (
+    OFFER_COLUMNS,
+    REQUEST_COLUMNS,
+    SCHOOL_COLUMNS,
+    read_offers,
+    read_requests,
+    read_schools,
+)
 from .engine import greedy_baseline, replace_after_cancellation, solve_problem
 from .flow import max_pupils
 from .model import ENCOUNTER_TYPES, SEN_CODES, Assignment
@@ -165,9 +172,7 @@ def generate(size: str, seed: int, out_dir: str | os.PathLike[str]) -> dict[str,
     }
     with open(paths["schools"], "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(
-            ["school_id", "lat", "lon", "gender", "kind", "fsm_pct", "encounters_so_far", "rural"]
-        )
+        w.writerow([*SCHOOL_COLUMNS, "rural"])
         for i in range(n_s):
             w.writerow(
                 [
@@ -193,20 +198,7 @@ def generate(size: str, seed: int, out_dir: str | os.PathLike[str]) -> dict[str,
     sen_n = np.where(special, rng.integers(1, 3, n_r), (rng.random(n_r) < 0.08).astype(int))
     with open(paths["requests"], "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(
-            [
-                "request_id",
-                "school_id",
-                "type",
-                "year_group",
-                "pupils",
-                "earliest",
-                "latest",
-                "stem_goal",
-                "stereotype_goal",
-                "sen_needs",
-            ]
-        )
+        w.writerow(REQUEST_COLUMNS)
         rows = zip(
             range(n_r),
             school,
@@ -240,27 +232,7 @@ def generate(size: str, seed: int, out_dir: str | os.PathLike[str]) -> dict[str,
     audience = rng.choice(["mixed", "girls", "boys"], size=n_o, p=[0.96, 0.03, 0.01])
     with open(paths["offers"], "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(
-            [
-                "offer_id",
-                "employer_id",
-                "lat",
-                "lon",
-                "type",
-                "capacity",
-                "max_km",
-                "virtual",
-                "earliest",
-                "latest",
-                "year_min",
-                "year_max",
-                "stem",
-                "challenges_stereotype",
-                "sen_support",
-                "sector",
-                "audience",
-            ]
-        )
+        w.writerow([*OFFER_COLUMNS, "audience"])
         rows2 = zip(
             range(n_o),
             rng.integers(0, n_o // 3 + 1, n_o),
