@@ -325,17 +325,16 @@ def _read_text(source: str | os.PathLike[str] | IO[bytes] | IO[str]) -> str:
         raise SchoolFileError(f"Cannot read {_describe(source)}: {exc}") from exc
     if isinstance(data, str):
         return data.removeprefix("\ufeff")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        # GIAS downloads are Windows-1252.
-        return data.decode("cp1252")
-    except UnicodeDecodeError as exc:
-        raise SchoolFileError(
-            f"{_describe(source)} is neither UTF-8 nor Windows-1252 text: {exc}"
-        ) from exc
+    # UTF-8 first (with or without a BOM); GIAS downloads themselves are Windows-1252.
+    error: UnicodeDecodeError | None = None
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            error = exc
+    raise SchoolFileError(
+        f"{_describe(source)} is neither UTF-8 nor Windows-1252 text: {error}"
+    ) from error
 
 
 def _detect_format(header: list[str], source: object) -> tuple[Format, dict[str, int]]:
