@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.neighbors import BallTree
@@ -26,6 +27,7 @@ from broker.models import (
     Area,
     Employer,
     EncounterRequest,
+    Match,
     MatchRun,
     Offer,
     School,
@@ -369,9 +371,8 @@ def load_demo(
         # so the first pages are planned for tens of thousands of rows, not a handful.
         db.session.execute(text("ANALYZE"))
         db.session.commit()
-    logins.emails = _demo_users()
-    db.session.commit()
-    # Run the nightly match once so every role has something to act on.
+    # Run the nightly match once so every role has something to act on; the demo's logins
+    # are then chosen where its proposals are.
     if db.session.scalar(select(func.count()).select_from(MatchRun)) == 0:
         say("Running the nightly match once...")
         run = run_matching(utcnow(), kind="demo")
@@ -381,6 +382,8 @@ def load_demo(
             f"pupils requested: {run.figures['proposals']:,} proposals for coordinators "
             f"({run.figures['seconds']['total']:.1f} s)."
         )
+    logins.emails = _demo_users()
+    db.session.commit()
     return logins
 
 
@@ -397,22 +400,25 @@ def _demo_users() -> dict[str, str]:
     accounts.create_user(
         email=emails["admin"], name="Demo admin", role="admin", password=DEMO_PASSWORD
     )
-    # The coordinator looks after the busiest area and a rural one, so both stories show.
-    busiest = db.session.execute(
-        select(School.area_id, func.count(EncounterRequest.id).label("n"))
-        .join(EncounterRequest, EncounterRequest.school_id == School.id)
-        .where(School.area_id.is_not(None))
-        .group_by(School.area_id)
-        .order_by(func.count(EncounterRequest.id).desc())
-        .limit(1)
-    ).first()
-    area_ids = [busiest.area_id] if busiest else []
-    rural = db.session.scalar(
-        select(School.area_id)
-        .where(School.rural.is_(True), School.area_id.is_not(None))
-        .order_by(School.id)
-        .limit(1)
-    )
+    # The coordinator looks after the area with the most proposals to review and the rural
+    # area with the most, so both stories show; ties go to the lower id so every database
+    # picks the same.
+    proposals = func.count(Match.id)
+
+    def area_with_most_proposals(*where: Any) -> int | None:
+        return db.session.scalar(
+            select(School.area_id)
+            .join(EncounterRequest, EncounterRequest.school_id == School.id)
+            .join(Match, Match.request_id == EncounterRequest.id)
+            .where(School.area_id.is_not(None), Match.status == "proposed", *where)
+            .group_by(School.area_id)
+            .order_by(proposals.desc(), School.area_id)
+            .limit(1)
+        )
+
+    busiest = area_with_most_proposals()
+    area_ids = [busiest] if busiest else []
+    rural = area_with_most_proposals(School.rural.is_(True))
     if rural and rural not in area_ids:
         area_ids.append(rural)
     accounts.create_user(
@@ -439,11 +445,12 @@ def _demo_users() -> dict[str, str]:
     school = db.session.scalar(
         select(School)
         .join(EncounterRequest)
-        .where(School.area_id.in_(area_ids or [-1]))
+        .join(Match, Match.request_id == EncounterRequest.id)
+        .where(School.area_id.in_(area_ids or [-1]), Match.status == "proposed")
         .group_by(School.id)
-        .order_by(func.count(EncounterRequest.id).desc(), School.id)
+        .order_by(proposals.desc(), School.id)
         .limit(1)
-    )
+    ) or db.session.scalar(select(School).join(EncounterRequest).order_by(School.id).limit(1))
     accounts.create_user(
         email=emails["school"],
         name="Demo careers leader",
