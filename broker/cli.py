@@ -16,6 +16,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import select
 from tqdm import tqdm
+from werkzeug.serving import run_simple
 
 from broker.extensions import db
 
@@ -150,4 +151,6 @@ def demo_command(small: bool, seed: int, serve: bool, reset: bool, host: str, po
         click.echo(f"  {role:<12} {email}")
     if serve:
         click.echo(f"\nServing on http://{host}:{port}/  (Ctrl+C to stop)")
-        current_app.run(host=host, port=port, debug=False, use_reloader=False)
+        # Flask's app.run() refuses to block inside a `flask`-style CLI command, so the
+        # demo serves through Werkzeug directly (gunicorn is for production).
+        run_simple(host, port, current_app._get_current_object(), threaded=True)

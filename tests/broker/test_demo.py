@@ -50,3 +50,49 @@ def test_demo_offers_cluster_in_cities_so_rural_schools_are_short(app):
     rural = [offers_within_15km(s.lat, s.lon) for s in schools if s.rural]
     urban = [offers_within_15km(s.lat, s.lon) for s in schools if not s.rural]
     assert np.median(rural) * 3 < np.median(urban)
+
+
+def test_demo_command_serves_the_app(tmp_path):
+    """`broker demo` (the README's command) loads and then really answers on its port."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    broker = Path(sys.executable).parent / "broker"
+    env = {**os.environ, "BROKER_INSTANCE_DIR": str(tmp_path)}
+    env.pop("DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [str(broker), "demo", "--small", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        body = b""
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                    body = r.read()
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert body == b'{"status":"ok"}\n', proc.stdout.read() if proc.poll() is not None else b""
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/auth/login", timeout=5) as r:
+            assert r.status == 200 and b"Sign in" in r.read()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout:
+            proc.stdout.close()
