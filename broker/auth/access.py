@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import abort
+from flask import abort, request
 from flask_login import current_user
 
 from broker.extensions import db, login_manager
@@ -25,10 +25,16 @@ def load_user(user_id: str) -> User | None:
     return db.session.get(User, int(user_id))
 
 
-def role_guard(*roles: str) -> Callable[[], object]:
-    """Return a ``before_request`` hook that admits only signed-in users with one of ``roles``."""
+def role_guard(*roles: str, public: tuple[str, ...] = ()) -> Callable[[], object]:
+    """Return a ``before_request`` hook that admits only signed-in users with one of ``roles``.
+
+    Endpoints named in ``public`` skip the check: they carry their own credential (a signed
+    token in the URL, for calendar apps that cannot sign in).
+    """
 
     def guard():
+        if request.endpoint in public:
+            return None
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
         if current_user.role not in roles:

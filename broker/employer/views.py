@@ -41,9 +41,9 @@ from broker.models import (
 from broker.pagination import paginate
 from broker.services import calendar, figures, impact, matches, offers, profiles, vetting
 from broker.services.errors import ServiceError
+from broker.services.matching import local_today
 
 bp = Blueprint("employer", __name__)
-_guard = role_guard("employer")
 
 MATCH_SORTS = {
     "newest": (Match.id.desc(),),
@@ -55,16 +55,13 @@ MATCH_SORTS = {
 }
 
 
-@bp.before_request
-def guard():
-    # Calendar apps fetch the feed without a session; its signed token is the credential.
-    if request.endpoint == "employer.calendar_feed":
-        return None
-    return _guard()
+# Calendar apps fetch the feed without a session; its signed token is the credential.
+bp.before_request(role_guard("employer", public=("employer.calendar_feed",)))
 
 
 def _today():
-    return utcnow().date()
+    # The broker's working day (Europe/London), as the services count it.
+    return local_today(utcnow())
 
 
 def _employer() -> Employer:

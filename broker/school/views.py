@@ -42,9 +42,9 @@ from broker.pagination import paginate
 from broker.school.forms import BlackoutForm, RequestForm, SchoolProfileForm, YearGroupsForm
 from broker.services import calendar, figures, impact, matches, profiles, requests
 from broker.services.errors import ServiceError
+from broker.services.matching import local_today
 
 bp = Blueprint("school", __name__)
-_guard = role_guard("school")
 
 MATCH_SORTS = {
     "newest": (Match.id.desc(),),
@@ -56,16 +56,13 @@ MATCH_SORTS = {
 }
 
 
-@bp.before_request
-def guard():
-    # Calendar apps fetch the feed without a session; its signed token is the credential.
-    if request.endpoint == "school.calendar_feed":
-        return None
-    return _guard()
+# Calendar apps fetch the feed without a session; its signed token is the credential.
+bp.before_request(role_guard("school", public=("school.calendar_feed",)))
 
 
 def _today():
-    return utcnow().date()
+    # The broker's working day (Europe/London), as the services count it.
+    return local_today(utcnow())
 
 
 def _school() -> School:
