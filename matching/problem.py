@@ -61,6 +61,8 @@ _SEN_BIT = {c: 1 << i for i, c in enumerate(SEN_CODES)}
 _DAY_SPAN = 1 << 22
 # Pairs are processed in blocks of about this many cells to bound temporary memory.
 _BLOCK = 4_000_000
+# In-person offers per KD-tree search (a chunk of one radius bin).
+_IN_PERSON_CHUNK = 2_500
 # Packs (group, score rank) into one sortable int64; scores stay far below 2**31 / 1000.
 _SORT_SPAN = 1 << 31
 
@@ -383,14 +385,15 @@ class Problem:
         # tree-to-tree search with its largest radius; chord distances on the unit sphere
         # order pairs exactly as great-circle distances do.
         radius_bin = np.ceil(np.log(np.maximum(off.max_km[rows], 1e-3)) / np.log(1.1))
-        for b in np.unique(radius_bin):
-            group = rows[radius_bin == b]
+        school_tree = self._school_tree
+
+        def one_bin(group: IntArray) -> tuple[IntArray, IntArray, FloatArray] | None:
             tree = cKDTree(_unit_xyz(off.lat[group], off.lon[group]))
-            found = self._school_tree.sparse_distance_matrix(
+            found = school_tree.sparse_distance_matrix(
                 tree, _chord(float(off.max_km[group].max())), output_type="ndarray"
             )
             if not found.size:
-                continue
+                return None
             school = found["i"].astype(np.int64)
             offer = group[found["j"]]
             km = _chord_km(found["v"])
@@ -407,9 +410,24 @@ class Problem:
             offer = offer[reps]
             km = km[reps]
             ok = self._rule_mask(off, req, offer)
-            req_parts.append(req[ok])
-            off_parts.append(offer[ok])
-            km_parts.append(km[ok])
+            return req[ok], offer[ok], km[ok]
+
+        # Bins are cut into chunks that the two cores share (tree searches and numpy work
+        # release the GIL); map keeps the chunks' order, so thread timing changes nothing.
+        chunks: list[IntArray] = []
+        for b in np.unique(radius_bin):
+            group = rows[radius_bin == b]
+            chunks += np.array_split(group, -(-group.size // _IN_PERSON_CHUNK))
+        if len(chunks) > 1:
+            with ThreadPoolExecutor(2) as pool:
+                found_parts = list(pool.map(one_bin, chunks))
+        else:
+            found_parts = [one_bin(c) for c in chunks]
+        for part in found_parts:
+            if part is not None:
+                req_parts.append(part[0])
+                off_parts.append(part[1])
+                km_parts.append(part[2])
         if not req_parts:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty.copy(), np.zeros(0)
