@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .model import (
     AUDIENCES,
@@ -73,6 +73,7 @@ OFFER_COLUMNS = (
     "sen_support",
     "sector",
 )
+_T = TypeVar("_T")
 LOCKED_COLUMNS = ("request_id", "offer_id", "pupils")
 #: Columns of matches.csv, in order.
 MATCHES_COLUMNS = ("request_id", "offer_id", "pupils", "score", "km", "reasons")
@@ -187,6 +188,80 @@ def _rows(path: str | os.PathLike[str], columns: Sequence[str]) -> Iterator[_Row
             raise InputError(f"unreadable CSV: {exc}", file=name, line=reader.line_num) from None
 
 
+class _Unvouched(Exception):
+    """The fast reader will not vouch for a row; the checked reader reads it again."""
+
+
+def _records(
+    path: str | os.PathLike[str],
+    columns: Sequence[str],
+    fast: Callable[[list[str], dict[str, int]], _T],
+    checked: Callable[[_Row], _T],
+) -> list[_T]:
+    """Read every record with ``fast``, falling back to ``checked`` for any row it refuses.
+
+    ``fast`` takes the raw fields and the column positions and must refuse (raise) every row
+    that ``checked`` would refuse; ``checked`` then names the file, line and field. The
+    fast path only skips building a dict and a checker per row: the messages, and the rules
+    themselves, stay with ``checked``.
+    """
+    name = str(path)
+    try:
+        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", file=name) from None
+    out: list[_T] = []
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, [])
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError(f"unreadable header: {exc}", file=name, line=1) from None
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise InputError("missing column", file=name, line=1, field=missing[0])
+        # Like csv.DictReader: the last of repeated names wins, blank lines are skipped.
+        index = {column: i for i, column in enumerate(header)}
+        try:
+            for record in reader:
+                if not record:
+                    continue
+                try:
+                    out.append(fast(record, index))
+                except (_Unvouched, ValueError, IndexError, KeyError, TypeError):
+                    data = dict(zip(header, record, strict=False))
+                    out.append(checked(_Row(name, reader.line_num, data)))
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError(f"unreadable CSV: {exc}", file=name, line=reader.line_num) from None
+    return out
+
+
+def _fast_date(raw: str) -> dt.date:
+    value = _Row._dates.get(raw.strip())
+    if value is None:
+        raise _Unvouched  # the checked reader parses it (and caches it if it is valid)
+    return value
+
+
+def _fast_codes(raw: str, allowed: frozenset[str]) -> frozenset[str]:
+    raw = raw.strip()
+    if not raw:
+        return frozenset()
+    out = frozenset(c.strip() for c in raw.split(";") if c.strip())
+    if not out <= allowed:
+        raise _Unvouched
+    return out
+
+
+def _fast_bool(raw: str) -> bool:
+    raw = raw.strip()
+    if raw == "1":
+        return True
+    if raw != "0":
+        raise _Unvouched
+    return False
+
+
 def _unique(row: _Row, field: str, seen: set[str]) -> str:
     value = row.text(field)
     if value in seen:
@@ -235,63 +310,147 @@ def read_requests(path: str | os.PathLike[str], school_ids: Iterable[str]) -> li
     """Read requests.csv; every request must name a school of ``school_ids``."""
     known = set(school_ids)
     seen: set[str] = set()
-    out = []
-    for row in _rows(path, REQUEST_COLUMNS):
+    types, sen_codes = frozenset(ENCOUNTER_TYPES), frozenset(SEN_CODES)
+
+    def checked(row: _Row) -> Request:
         rid = _unique(row, "request_id", seen)
         school = row.text("school_id")
         if school not in known:
             raise row.error("school_id", f"unknown school {school!r}")
         earliest, latest = row.window("earliest", "latest")
-        out.append(
-            Request(
-                request_id=rid,
-                school_id=school,
-                type=row.choice("type", ENCOUNTER_TYPES),
-                year_group=row.integer("year_group", 7, 13),
-                pupils=row.integer("pupils", 1),
-                earliest=earliest,
-                latest=latest,
-                stem_goal=row.boolean("stem_goal"),
-                stereotype_goal=row.boolean("stereotype_goal"),
-                sen_needs=row.codes("sen_needs", SEN_CODES),
-            )
+        return Request(
+            request_id=rid,
+            school_id=school,
+            type=row.choice("type", ENCOUNTER_TYPES),
+            year_group=row.integer("year_group", 7, 13),
+            pupils=row.integer("pupils", 1),
+            earliest=earliest,
+            latest=latest,
+            stem_goal=row.boolean("stem_goal"),
+            stereotype_goal=row.boolean("stereotype_goal"),
+            sen_needs=row.codes("sen_needs", SEN_CODES),
         )
-    return out
+
+    def fast(f: list[str], ix: dict[str, int]) -> Request:
+        rid = f[ix["request_id"]].strip()
+        school = f[ix["school_id"]].strip()
+        kind = f[ix["type"]].strip()
+        year = int(f[ix["year_group"]])
+        pupils = int(f[ix["pupils"]])
+        earliest = _fast_date(f[ix["earliest"]])
+        latest = _fast_date(f[ix["latest"]])
+        if (
+            not rid
+            or rid in seen
+            or school not in known
+            or kind not in types
+            or not 7 <= year <= 13
+            or pupils < 1
+            or latest < earliest
+        ):
+            raise _Unvouched
+        request = Request(
+            rid,
+            school,
+            kind,
+            year,
+            pupils,
+            earliest,
+            latest,
+            _fast_bool(f[ix["stem_goal"]]),
+            _fast_bool(f[ix["stereotype_goal"]]),
+            _fast_codes(f[ix["sen_needs"]], sen_codes),
+        )
+        seen.add(rid)
+        return request
+
+    return _records(path, REQUEST_COLUMNS, fast, checked)
 
 
 def read_offers(path: str | os.PathLike[str]) -> list[Offer]:
     """Read offers.csv (optional column ``audience``: mixed, girls or boys)."""
     seen: set[str] = set()
-    out = []
-    for row in _rows(path, OFFER_COLUMNS):
+    types, sen_codes, audiences = frozenset(ENCOUNTER_TYPES), frozenset(SEN_CODES), set(AUDIENCES)
+
+    def checked(row: _Row) -> Offer:
         oid = _unique(row, "offer_id", seen)
         earliest, latest = row.window("earliest", "latest")
         year_min = row.integer("year_min", 7, 13)
         year_max = row.integer("year_max", 7, 13)
         if year_max < year_min:
             raise row.error("year_max", f"year range reversed: {year_min} > {year_max}")
-        out.append(
-            Offer(
-                offer_id=oid,
-                employer_id=row.text("employer_id"),
-                lat=row.number("lat", -90, 90),
-                lon=row.number("lon", -180, 180),
-                type=row.choice("type", ENCOUNTER_TYPES),
-                capacity=row.integer("capacity", 1),
-                max_km=row.number("max_km", 0, 20_100),
-                virtual=row.boolean("virtual"),
-                earliest=earliest,
-                latest=latest,
-                year_min=year_min,
-                year_max=year_max,
-                stem=row.boolean("stem"),
-                challenges_stereotype=row.boolean("challenges_stereotype"),
-                sen_support=row.codes("sen_support", SEN_CODES),
-                sector=row.optional("sector"),
-                audience=row.choice("audience", AUDIENCES, default="mixed"),
-            )
+        return Offer(
+            offer_id=oid,
+            employer_id=row.text("employer_id"),
+            lat=row.number("lat", -90, 90),
+            lon=row.number("lon", -180, 180),
+            type=row.choice("type", ENCOUNTER_TYPES),
+            capacity=row.integer("capacity", 1),
+            max_km=row.number("max_km", 0, 20_100),
+            virtual=row.boolean("virtual"),
+            earliest=earliest,
+            latest=latest,
+            year_min=year_min,
+            year_max=year_max,
+            stem=row.boolean("stem"),
+            challenges_stereotype=row.boolean("challenges_stereotype"),
+            sen_support=row.codes("sen_support", SEN_CODES),
+            sector=row.optional("sector"),
+            audience=row.choice("audience", AUDIENCES, default="mixed"),
         )
-    return out
+
+    def fast(f: list[str], ix: dict[str, int]) -> Offer:
+        oid = f[ix["offer_id"]].strip()
+        employer = f[ix["employer_id"]].strip()
+        kind = f[ix["type"]].strip()
+        lat = float(f[ix["lat"]])
+        lon = float(f[ix["lon"]])
+        capacity = int(f[ix["capacity"]])
+        max_km = float(f[ix["max_km"]])
+        earliest = _fast_date(f[ix["earliest"]])
+        latest = _fast_date(f[ix["latest"]])
+        year_min = int(f[ix["year_min"]])
+        year_max = int(f[ix["year_max"]])
+        a = ix.get("audience")
+        audience = (f[a].strip() if a is not None and a < len(f) else "") or "mixed"
+        # Comparisons with NaN are false, so a NaN coordinate or radius is refused too.
+        if (
+            not oid
+            or oid in seen
+            or not employer
+            or kind not in types
+            or not -90 <= lat <= 90
+            or not -180 <= lon <= 180
+            or capacity < 1
+            or not 0 <= max_km <= 20_100
+            or latest < earliest
+            or not 7 <= year_min <= year_max <= 13
+            or audience not in audiences
+        ):
+            raise _Unvouched
+        offer = Offer(
+            oid,
+            employer,
+            lat,
+            lon,
+            kind,
+            capacity,
+            max_km,
+            _fast_bool(f[ix["virtual"]]),
+            earliest,
+            latest,
+            year_min,
+            year_max,
+            _fast_bool(f[ix["stem"]]),
+            _fast_bool(f[ix["challenges_stereotype"]]),
+            _fast_codes(f[ix["sen_support"]], sen_codes),
+            f[ix["sector"]].strip(),
+            audience,
+        )
+        seen.add(oid)
+        return offer
+
+    return _records(path, OFFER_COLUMNS, fast, checked)
 
 
 def read_locked(
