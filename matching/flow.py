@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from ortools.graph.python import max_flow, min_cost_flow
+from ortools.graph.python import min_cost_flow
 
 from .model import MatchingError, Weights
 
@@ -182,6 +182,8 @@ def max_pupils(
     """
     if pair_req.size == 0:
         return 0
+    from ortools.graph.python import max_flow  # only benchmarks need the bound
+
     n_r, n_o = req_demand.size, off_capacity.size
     source, sink = 0, 1
     tails = np.concatenate([np.full(n_r, source), 2 + pair_req, 2 + n_r + np.arange(n_o)])

@@ -335,7 +335,9 @@ class Problem:
         self._s_xyz = _unit_xyz(self.s_lat, self.s_lon)
         if in_person.any() and len(self.schools):
             tree = cKDTree(_unit_xyz(self.off.lat[in_person], self.off.lon[in_person]))
-            near = tree.query_ball_point(self._s_xyz, r=_chord(w.cold_spot_km), return_length=True)
+            near = tree.query_ball_point(
+                self._s_xyz, r=_chord(w.cold_spot_km), return_length=True, workers=2
+            )
         else:
             near = np.zeros(len(self.schools), dtype=np.int64)
         self.s_near_offers = np.asarray(near, dtype=np.int64)
