@@ -1,15 +1,16 @@
 """One match's page and its actions, shared by the school and employer blueprints.
 
-Both sides see a match, answer it, cancel it, record its delivery and give feedback in the same
-way; what differs is which side answers, whose details they see, the feedback form (schools add
-the pupils' own score) and some wording. Call :func:`register_match_pages` on a blueprint::
+Both sides see a match, answer it, agree its date, cancel it, record its delivery and give
+feedback in the same way; what differs is which side answers, whose details they see, the
+feedback form (schools add the pupils' own score) and some wording. Call
+:func:`register_match_pages` on a blueprint::
 
     register_match_pages(bp, side="school", own_match=_own_match,
                          template="school/match.html", feedback_form=SchoolFeedbackForm,
                          delivered="Delivery recorded. Now tell us how it went.")
 
-It adds ``<bp>.match_detail``, ``match_respond``, ``match_cancel``, ``match_deliver`` and
-``match_feedback`` under ``/matches/<match_id>``.
+It adds ``<bp>.match_detail``, ``match_respond``, ``match_schedule``, ``match_cancel``,
+``match_deliver`` and ``match_feedback`` under ``/matches/<match_id>``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "FeedbackForm",
     "ReasonForm",
     "RespondForm",
+    "ScheduleForm",
     "SchoolFeedbackForm",
     "VISIBLE_MATCH_STATUSES",
     "filter_matches",
@@ -68,6 +70,10 @@ class DeliveryForm(FlaskForm):
     pupils_reached = IntegerField(
         "Pupils who took part", validators=[InputRequired(), NumberRange(min=0)]
     )
+
+
+class ScheduleForm(FlaskForm):
+    on = DateField("Agreed date", validators=[InputRequired()])
 
 
 class FeedbackForm(FlaskForm):
@@ -155,6 +161,9 @@ def register_match_pages(
             show_contacts=match.status in CONTACT_STATUSES,
             feedback=feedback,
             respond_form=forms.get("respond_form") or RespondForm(formdata=None),
+            schedule_form=forms.get("schedule_form")
+            or ScheduleForm(formdata=None, on=match.scheduled_on),
+            window=matches.common_window(match),
             cancel_form=forms.get("cancel_form") or ReasonForm(formdata=None),
             delivery_form=forms.get("delivery_form") or DeliveryForm(formdata=None),
             feedback_form=forms.get("feedback_form") or feedback_form(formdata=None),
@@ -189,6 +198,16 @@ def register_match_pages(
                 match, by=current_user, side=side, accept=accept, reason=form.reason.data or ""
             ),
             "Thank you: your answer is recorded." if accept else "You declined this match.",
+        )
+
+    def match_schedule(match_id: int):
+        form = ScheduleForm()
+        return act(
+            match_id,
+            form,
+            "schedule_form",
+            lambda match: matches.schedule_match(match, by=current_user, on=form.on.data),
+            f"Date saved. The {other} has been told.",
         )
 
     def match_cancel(match_id: int):
@@ -236,6 +255,6 @@ def register_match_pages(
         )
 
     bp.add_url_rule("/matches/<int:match_id>", view_func=match_detail, methods=["GET"])
-    for view in (match_respond, match_cancel, match_deliver, match_feedback):
+    for view in (match_respond, match_schedule, match_cancel, match_deliver, match_feedback):
         action = view.__name__.removeprefix("match_")
         bp.add_url_rule(f"/matches/<int:match_id>/{action}", view_func=view, methods=["POST"])

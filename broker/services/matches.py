@@ -1,9 +1,10 @@
 """The match lifecycle: propose, approve, reject, accept or decline, cancel, deliver, feedback.
 
 request open -> proposed -> approved (coordinator) -> accepted (employer and school)
--> delivered. A rejection, decline or cancellation releases the capacity and demand the
-match held. Every transition is recorded in the match's history and the audit log, and
-the people concerned are told through the outbox.
+-> delivered. Once accepted, either side sets the agreed date (and may move it). A
+rejection, decline or cancellation releases the capacity and demand the match held. Every
+transition is recorded in the match's history and the audit log, and the people concerned
+are told through the outbox.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from broker.models import (
     Match,
     MatchEvent,
     Offer,
+    SchoolBlackout,
     User,
     utcnow,
 )
@@ -334,6 +336,82 @@ def cancel_match(match: Match, *, by: User, reason: str) -> Match:
     if was_locked:
         # A late drop-out: propose replacements now, not the next night.
         adapter.propose_replacements(match, by=by)
+    return match
+
+
+def common_window(match: Match) -> tuple[date, date]:
+    """The dates both the offer and the request allow, first and last (inclusive)."""
+    return (
+        max(match.offer.earliest, match.request.earliest),
+        min(match.offer.latest, match.request.latest),
+    )
+
+
+def schedule_match(match: Match, *, by: User, on: date) -> Match:
+    """Set (or move) the agreed date of an accepted encounter; the other side is told.
+
+    The date must be today or later, inside the window both sides gave, and not on one of the
+    school's dates to avoid.
+    """
+    if by.role == "school" and by.school_id == match.request.school_id:
+        side = "school"
+    elif by.role == "employer" and by.employer_id == match.offer.employer_id:
+        side = "employer"
+    elif by.role == "admin":
+        side = "admin"
+    else:
+        raise NotAllowed("Only the school or the employer can set the date.")
+    if match.status != "accepted":
+        raise Conflict(
+            f"This match is {match.status}; a date is agreed once both sides have accepted."
+        )
+    if on < adapter.local_today(utcnow()):
+        raise ServiceError("The date has passed: choose today or a later day.", field="on")
+    first, last = common_window(match)
+    if not first <= on <= last:
+        raise ServiceError(
+            f"Choose a day from {first:%-d %b %Y} to {last:%-d %b %Y}, "
+            "when both the offer and the request allow it.",
+            field="on",
+        )
+    clash = db.session.scalar(
+        select(SchoolBlackout).where(
+            SchoolBlackout.school_id == match.request.school_id,
+            SchoolBlackout.starts_on <= on,
+            SchoolBlackout.ends_on >= on,
+        ).limit(1)
+    )
+    if clash is not None:
+        why = f" ({clash.reason})" if clash.reason else ""
+        raise ServiceError(
+            f"The school cannot do {on:%-d %b %Y}: it is one of its dates to avoid{why}.",
+            field="on",
+        )
+    if match.scheduled_on == on:
+        return match
+    moved_from = match.scheduled_on
+    match.scheduled_on = on
+    audit.record(
+        "match.scheduled",
+        match,
+        by=by,
+        on=on.isoformat(),
+        moved_from=moved_from.isoformat() if moved_from else None,
+    )
+    db.session.flush()
+    told = {"school": _employer_users(match), "employer": _school_users(match)}.get(
+        side, _school_users(match) + _employer_users(match)
+    )
+    for user in told:
+        notify(
+            user,
+            "match_scheduled",
+            subject=f"Date agreed: {on:%-d %b %Y}",
+            dedupe_key=f"match_scheduled:{match.id}:{on.isoformat()}",
+            match=match,
+            moved_from=moved_from,
+            by_side=side,
+        )
     return match
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from broker.extensions import db
-from broker.models import AuditEntry, MatchEvent, OutboxMessage
+from broker.models import AuditEntry, MatchEvent, OutboxMessage, SchoolBlackout, utcnow
 from broker.services import matches as svc
 from broker.services.errors import Conflict, NotAllowed, ServiceError
 
@@ -147,3 +147,84 @@ def test_delivery_only_after_acceptance_and_feedback_once(people, match):
     with pytest.raises(ServiceError):
         svc.give_feedback(encounter, by=people["school_user"], by_role="school", rating=6)
     assert db.session.scalar(select(func.count()).select_from(MatchEvent)) == 3
+
+
+@pytest.fixture
+def accepted(people, make_match, make_request, make_offer):
+    today = utcnow().date()
+    return make_match(
+        request=make_request(
+            school=people["school"],
+            earliest=today + timedelta(days=10),
+            latest=today + timedelta(days=60),
+        ),
+        offer=make_offer(
+            employer=people["employer"],
+            earliest=today + timedelta(days=20),
+            latest=today + timedelta(days=90),
+        ),
+        pupils=20,
+        status="accepted",
+    )
+
+
+def _scheduled_mail():
+    return list(
+        db.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.template == "match_scheduled")
+            .order_by(OutboxMessage.id)
+        )
+    )
+
+
+def test_either_side_sets_and_moves_the_date_and_the_other_side_is_told(people, accepted):
+    first, last = svc.common_window(accepted)
+    assert (last - first).days == 40
+    svc.schedule_match(accepted, by=people["school_user"], on=first + timedelta(days=5))
+    assert accepted.scheduled_on == first + timedelta(days=5)
+    mail = _scheduled_mail()
+    assert [m.to_email for m in mail] == [people["employer_user"].email]
+    assert "A date is agreed" in mail[0].body_text
+    svc.schedule_match(accepted, by=people["employer_user"], on=last)
+    assert accepted.scheduled_on == last
+    mail = _scheduled_mail()
+    assert [m.to_email for m in mail][1:] == [people["school_user"].email]
+    assert "has moved from" in mail[1].body_text
+    svc.schedule_match(accepted, by=people["employer_user"], on=last)  # same day: nothing new
+    assert len(_scheduled_mail()) == 2
+    audit_rows = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "match.scheduled").order_by(AuditEntry.id)
+    ).all()
+    assert [row.details["on"] for row in audit_rows] == [
+        (first + timedelta(days=5)).isoformat(),
+        last.isoformat(),
+    ]
+
+
+def test_date_rules(people, accepted, match):
+    first, last = svc.common_window(accepted)
+    with pytest.raises(Conflict):
+        svc.schedule_match(match, by=people["school_user"], on=first)  # only proposed
+    for by in (people["other_employer_user"], people["coordinator"]):
+        with pytest.raises(NotAllowed):
+            svc.schedule_match(accepted, by=by, on=first)
+    with pytest.raises(ServiceError, match="has passed") as caught:
+        svc.schedule_match(accepted, by=people["school_user"], on=utcnow().date() - timedelta(1))
+    assert caught.value.field == "on"
+    for outside in (first - timedelta(days=1), last + timedelta(days=1)):
+        with pytest.raises(ServiceError, match="both the offer and the request"):
+            svc.schedule_match(accepted, by=people["school_user"], on=outside)
+    db.session.add(
+        SchoolBlackout(
+            school_id=people["school"].id,
+            starts_on=first + timedelta(days=2),
+            ends_on=first + timedelta(days=4),
+            reason="Mock exams",
+        )
+    )
+    db.session.flush()
+    with pytest.raises(ServiceError, match="dates to avoid \\(Mock exams\\)"):
+        svc.schedule_match(accepted, by=people["employer_user"], on=first + timedelta(days=3))
+    assert accepted.scheduled_on is None and _scheduled_mail() == []
+    svc.schedule_match(accepted, by=people["employer_user"], on=first + timedelta(days=5))
+    assert accepted.scheduled_on == first + timedelta(days=5)

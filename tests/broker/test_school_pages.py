@@ -277,3 +277,32 @@ def test_pages_render_for_a_new_school(client, me):
                 "/school/plan?year=1900"):
         response = client.get(url)
         assert response.status_code == 200, url
+
+
+def test_agree_a_date_then_it_shows_on_both_pages_and_in_the_calendar(
+    app, client, me, school, approved, auth, no_csrf
+):
+    from broker.services import calendar
+
+    match, employer_user = approved
+    match.request.earliest, match.request.latest = TODAY + timedelta(5), TODAY + timedelta(40)
+    match.offer.earliest, match.offer.latest = TODAY + timedelta(10), TODAY + timedelta(50)
+    match.status = "accepted"
+    db.session.commit()
+    page = client.get(f"/school/matches/{match.id}").text
+    assert "No date yet" in page and 'type="date"' in page
+    assert f'min="{(TODAY + timedelta(10)).isoformat()}"' in page
+    day = TODAY + timedelta(41)
+    response = client.post(f"/school/matches/{match.id}/schedule", data={"on": day.isoformat()})
+    assert response.status_code == 400 and "when both the offer and the request" in response.text
+    day = TODAY + timedelta(30)
+    response = client.post(f"/school/matches/{match.id}/schedule", data={"on": day.isoformat()})
+    assert response.status_code == 302 and match.scheduled_on == day
+    assert "Agreed for" in client.get(f"/school/matches/{match.id}").text
+    token = calendar.feed_token(app.config["SECRET_KEY"], "school", school.id)
+    feed = client.get(f"/school/calendar/{token}.ics").get_data(as_text=True).replace("\r\n ", "")
+    assert f"DTSTART;VALUE=DATE:{day:%Y%m%d}" in feed and "date to agree" not in feed
+    auth.logout()
+    auth.login(employer_user)
+    page = client.get(f"/employer/matches/{match.id}").text
+    assert day.strftime("%-d %B %Y") in page and "Move the date" in page
