@@ -19,11 +19,18 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from ortools.graph.python import min_cost_flow
+from ortools.graph.python import max_flow, min_cost_flow
 
 from .model import MatchingError, Weights
 
-__all__ = ["COST_SCALE", "FlowSolution", "max_pupils", "solve_flow", "tier_bonus_per_pupil"]
+__all__ = [
+    "COST_SCALE",
+    "FlowSolution",
+    "max_flow_pairs",
+    "max_pupils",
+    "solve_flow",
+    "tier_bonus_per_pupil",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +176,59 @@ def solve_flow(
     return FlowSolution(pupils, objective, max(upper_bound, objective), "optimal")
 
 
+def max_flow_pairs(
+    pair_req: IntArray,
+    pair_off: IntArray,
+    req_demand: IntArray,
+    off_capacity: IntArray,
+    groups: IntArray | None = None,
+) -> tuple[int, NDArray[np.bool_]]:
+    """A maximum flow of pupils over the pairs: its value, and which pairs carry pupils.
+
+    ``groups`` labels each pair with a part of the graph that shares no request or offer with
+    another part (the encounter type does that); each part is then solved on its own, which
+    is exact and about twice as fast at national scale.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> value, used = max_flow_pairs(np.array([0, 1]), np.array([0, 0]), np.array([5, 5]),
+    ...                              np.array([8]))
+    >>> value, used.tolist()
+    (8, [True, True])
+    """
+    used = np.zeros(pair_req.size, dtype=np.bool_)
+    if pair_req.size == 0:
+        return 0, used
+    if groups is None:
+        parts = [np.arange(pair_req.size)]
+    else:
+        order = np.argsort(groups, kind="stable")
+        cuts = np.flatnonzero(np.diff(groups[order])) + 1
+        parts = np.split(order, cuts)
+    total = 0
+    for part in parts:
+        reqs, r_local = _compact(pair_req[part], req_demand.size)
+        offs, o_local = _compact(pair_off[part], off_capacity.size)
+        demand, cap = req_demand[reqs], off_capacity[offs]
+        n_r, n_o = reqs.size, offs.size
+        source, sink = 0, 1
+        tails = np.concatenate([np.full(n_r, source), 2 + r_local, 2 + n_r + np.arange(n_o)])
+        heads = np.concatenate([2 + np.arange(n_r), 2 + n_r + o_local, np.full(n_o, sink)])
+        caps = np.concatenate([demand, np.minimum(demand[r_local], cap[o_local]), cap])
+        smf = max_flow.SimpleMaxFlow()
+        arcs = smf.add_arcs_with_capacity(
+            tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64)
+        )
+        status = smf.solve(source, sink)
+        if status != smf.OPTIMAL:
+            raise MatchingError(f"max-flow failed with status {status}")
+        total += int(smf.optimal_flow())
+        flows = np.asarray(smf.flows(arcs[n_r : n_r + part.size]))
+        used[part] = flows > 0
+    return total, used
+
+
 def max_pupils(
     pair_req: IntArray, pair_off: IntArray, req_demand: IntArray, off_capacity: IntArray
 ) -> int:
@@ -180,22 +240,4 @@ def max_pupils(
     >>> max_pupils(np.array([0, 1]), np.array([0, 0]), np.array([5, 5]), np.array([8]))
     8
     """
-    if pair_req.size == 0:
-        return 0
-    from ortools.graph.python import max_flow  # only benchmarks need the bound
-
-    n_r, n_o = req_demand.size, off_capacity.size
-    source, sink = 0, 1
-    tails = np.concatenate([np.full(n_r, source), 2 + pair_req, 2 + n_r + np.arange(n_o)])
-    heads = np.concatenate([2 + np.arange(n_r), 2 + n_r + pair_off, np.full(n_o, sink)])
-    caps = np.concatenate(
-        [req_demand, np.minimum(req_demand[pair_req], off_capacity[pair_off]), off_capacity]
-    )
-    smf = max_flow.SimpleMaxFlow()
-    smf.add_arcs_with_capacity(
-        tails.astype(np.int32), heads.astype(np.int32), caps.astype(np.int64)
-    )
-    status = smf.solve(source, sink)
-    if status != smf.OPTIMAL:
-        raise MatchingError(f"max-flow failed with status {status}")
-    return int(smf.optimal_flow())
+    return max_flow_pairs(pair_req, pair_off, req_demand, off_capacity)[0]

@@ -15,6 +15,7 @@ from matching import (
     place_new_offer,
     replace_after_cancellation,
     solve,
+    solve_problem,
 )
 
 from .helpers import offer, request, school
@@ -212,3 +213,20 @@ def test_new_offer_goes_to_unmet_demand_only():
     assert [(a.request_id, a.offer_id, a.pupils) for a in new] == [(unserved, "N", 10)]
     with pytest.raises(MatchingError):
         place_new_offer(result.problem, result.assignments, offer("O1"))
+
+
+def test_pruning_keeps_the_pairs_a_maximum_flow_needs():
+    """Every request's best offer is O1 and every offer's best request is the special school's
+    R1, so k=1 by score alone keeps no pair from R2 or R3 to O2 or O3 and could serve only 20
+    of the 30 pupils; the maximum flow's pairs keep all 30 within reach."""
+    schools = [school("S1", kind="special"), school("S2"), school("S3")]
+    requests = [request(f"R{i}", f"S{i}", 10) for i in (1, 2, 3)]
+    offers = [offer("O1"), offer("O2", lat=52.09), offer("O3", lat=52.09, lon=-1.01)]
+    problem = Problem(schools, requests, offers, k=1)
+    c = problem.candidates
+    kept = {(requests[r].request_id, offers[o].offer_id) for r, o in zip(c.req, c.off, strict=True)}
+    by_score = {("R1", "O1"), ("R2", "O1"), ("R3", "O1"), ("R1", "O2"), ("R1", "O3")}
+    assert by_score < kept
+    assert problem.max_pupils == 30
+    result = solve_problem(problem)
+    assert result.pupils_matched == 30

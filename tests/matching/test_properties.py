@@ -214,3 +214,20 @@ def test_every_pair_the_engine_keeps_is_feasible_and_none_is_missed(inst):
         for r, o in zip(c.req, c.off, strict=True)
     )
     assert got == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(instances(), st.integers(1, 3))
+def test_pruning_never_lowers_how_many_pupils_can_be_served(inst, k):
+    """Kept pairs (k best each way plus one maximum flow's pairs) carry as many pupils as all."""
+    from matching import max_pupils
+
+    schools, requests, offers = inst
+    full = Problem(schools, requests, offers, k=None)
+    pruned = Problem(schools, requests, offers, k=k)
+    everything = max_pupils(full.candidates.req, full.candidates.off, full.r_pupils,
+                            full.off.capacity)  # fmt: skip
+    kept = max_pupils(pruned.candidates.req, pruned.candidates.off, pruned.r_pupils,
+                      pruned.off.capacity)  # fmt: skip
+    assert kept == everything == (pruned.max_pupils or 0)
+    assert len(pruned.candidates) <= len(full.candidates)
