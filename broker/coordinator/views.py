@@ -219,8 +219,14 @@ def run_detail(run_id: int):
 @bp.get("/gaps")
 def gaps():
     area_id = request.args.get("area", type=int)
+    pages = {
+        name: max(1, request.args.get(name, 1, type=int) or 1)
+        for name in ("cold_page", "schools_page", "offers_page")
+    }
     try:
-        found = coordination.area_gaps(current_user, adapter.local_today(utcnow()), area_id=area_id)
+        found = coordination.area_gaps(
+            current_user, adapter.local_today(utcnow()), area_id=area_id, **pages
+        )
     except ServiceError:
         abort(404)
     return render_template("coordinator/gaps.html", gaps=found, areas=_areas(), area_id=area_id)

@@ -24,6 +24,7 @@ from broker.models import (
     School,
     User,
 )
+from broker.pagination import Page, paginate
 from broker.services import matching as adapter
 from broker.services.errors import Conflict, NotAllowed
 from broker.services.matches import approve_match, lock_rows
@@ -182,19 +183,31 @@ def approve_filtered(user: User, filters: QueueFilters, *, expected: int) -> Bul
     return result
 
 
+#: Rows per page in each of the gaps page's lists.
+GAPS_PER_PAGE = 50
+
+
 @dataclass
 class AreaGaps:
-    """Where an area's provision falls short."""
+    """Where an area's provision falls short: three lists, each paged on its own."""
 
-    cold_requests: list[EncounterRequest]
-    schools_without: list[School]
-    unmatched_offers: list[Offer]
+    cold_requests: Page
+    schools_without: Page
+    unmatched_offers: Page
     checked_at: datetime | None = None  # when the nightly match last looked for cold spots
     unchecked: int = 0  # open requests posted since, not yet looked at
-    limit: int = 100  # each list shows at most this many rows
 
 
-def area_gaps(user: User, today: date, *, area_id: int | None = None, limit: int = 100) -> AreaGaps:
+def area_gaps(
+    user: User,
+    today: date,
+    *,
+    area_id: int | None = None,
+    cold_page: int = 1,
+    schools_page: int = 1,
+    offers_page: int = 1,
+    per_page: int = GAPS_PER_PAGE,
+) -> AreaGaps:
     """Cold spots (requests no current offer could serve), schools with no encounter this
     school year, and open offers nobody has been matched to, in the user's areas."""
     areas = area_ids_for(user)
@@ -213,12 +226,13 @@ def area_gaps(user: User, today: date, *, area_id: int | None = None, limit: int
         cold_query = cold_query.where(
             EncounterRequest.school_id.in_(select(School.id).where(School.area_id.in_(areas)))
         )
-    cold = list(
-        db.session.scalars(
-            cold_query.options(selectinload(EncounterRequest.school))
-            .order_by(EncounterRequest.latest, EncounterRequest.id)
-            .limit(limit)
-        )
+    cold = paginate(
+        cold_query.options(selectinload(EncounterRequest.school)).order_by(
+            EncounterRequest.latest, EncounterRequest.id
+        ),
+        page=cold_page,
+        per_page=per_page,
+        key=EncounterRequest.id,
     )
     year_start = adapter.school_year_start(today)
     had = exists().where(
@@ -251,10 +265,13 @@ def area_gaps(user: User, today: date, *, area_id: int | None = None, limit: int
             EncounterRequest.school_id.in_(select(School.id).where(School.area_id.in_(areas)))
         )
     return AreaGaps(
-        limit=limit,
         checked_at=db.session.scalar(select(func.max(EncounterRequest.candidates_checked_at))),
         unchecked=int(db.session.scalar(unchecked_query) or 0),
         cold_requests=cold,
-        schools_without=list(db.session.scalars(schools.order_by(School.name).limit(limit))),
-        unmatched_offers=list(db.session.scalars(offers.order_by(Offer.latest).limit(limit))),
+        schools_without=paginate(
+            schools.order_by(School.name, School.id), page=schools_page, per_page=per_page
+        ),
+        unmatched_offers=paginate(
+            offers.order_by(Offer.latest, Offer.id), page=offers_page, per_page=per_page
+        ),
     )

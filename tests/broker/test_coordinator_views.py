@@ -246,3 +246,28 @@ def test_gaps(client, auth, world, make_request, make_offer, make_employer, make
     assert f"<td>{idle.id}</td>" in offers_section
     assert f"<td>{world['offer'].id}</td>" not in offers_section
     assert client.get(f"/coordinator/gaps?area={world['theirs'].id}").status_code == 404
+
+
+def test_gaps_lists_page_on_their_own(client, auth, world, make_offer, make_employer, make_school):
+    employer = _vetted(make_employer, area_id=world["mine"].id)
+    for i in range(55):  # with the world's two, 57 offers nobody has been matched to
+        make_offer(employer=employer, title=f"Idle {i}")
+    for i in range(3):
+        make_school(area=world["mine"], name=f"Zed School {i}")
+    auth.login(world["coordinator"])
+    html = client.get("/coordinator/gaps?area=" + str(world["mine"].id)).get_data(as_text=True)
+    offers_section = html.split('id="offers"')[1]
+    assert "Offers nobody has been matched to (57)" in html
+    assert offers_section.count("<tr><td>") == 50
+    assert "Page 1 of 2 · 57 in all" in offers_section
+    next_link = f'/coordinator/gaps?area={world["mine"].id}&amp;offers_page=2'
+    assert next_link in offers_section
+    page2 = client.get(next_link.replace("&amp;", "&")).get_data(as_text=True)
+    assert page2.split('id="offers"')[1].count("<tr><td>") == 7
+    # The other lists stay on their first page and show no pager of their own.
+    schools_section = page2.split('id="schools"')[1].split('id="offers"')[0]
+    assert "Schools with no encounter this school year (4)" in page2
+    assert 'class="pager"' not in schools_section
+    # A page past the end shows the last one.
+    last = client.get("/coordinator/gaps?offers_page=99").get_data(as_text=True)
+    assert "Page 2 of 2" in last.split('id="offers"')[1]
