@@ -49,7 +49,8 @@ JOBS: dict[str, JobSpec] = {
             "remind",
             tasks.remind,
             {"hour": "8", "minute": "0"},
-            "remind sides to confirm encounters within 7 days; vetting expiring in 30 days",
+            "remind sides to confirm encounters within 7 days, of agreed dates within 3 days,"
+            " and of vetting expiring in 30 days",
         ),
         JobSpec(
             "send-outbox",

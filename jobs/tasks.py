@@ -60,7 +60,7 @@ def expire(now: datetime) -> dict[str, Any]:
 
 
 def remind(now: datetime) -> dict[str, Any]:
-    """Queue reminders for confirmations due within a week and vetting expiring soon."""
+    """Queue reminders: confirmations due within a week, agreed dates close, vetting expiring."""
     counts = remind_due(now)
     db.session.commit()
     return counts

@@ -23,13 +23,16 @@ from broker.models import (
 from broker.services.matching import local_today
 from broker.services.notify import notify
 from broker.services.vetting import EXPIRY_WARNING_DAYS, RISK_ASSESSMENT_VALID_DAYS, expiring_soon
+from broker.templating import label
 
-__all__ = ["CONFIRMATION_DAYS", "expire_stale", "remind_due"]
+__all__ = ["CONFIRMATION_DAYS", "ENCOUNTER_REMINDER_DAYS", "expire_stale", "remind_due"]
 
 log = logging.getLogger(__name__)
 
 #: Days before an approved match starts when sides that have not accepted are reminded.
 CONFIRMATION_DAYS = 7
+#: Both sides are reminded of an accepted encounter's agreed date this many days before it.
+ENCOUNTER_REMINDER_DAYS = 3
 
 
 def expire_stale(now: datetime) -> dict[str, int]:
@@ -101,10 +104,11 @@ def expire_stale(now: datetime) -> dict[str, int]:
 
 
 def remind_due(now: datetime) -> dict[str, int]:
-    """Queue reminders: confirmations due within a week, vetting expiring within 30 days.
+    """Queue reminders: confirmations due within a week, agreed dates within three days,
+    vetting expiring within 30 days.
 
-    Each reminder is queued once (per match and side, or per vetting item and date), however
-    often the job runs.
+    Each reminder is queued once (per match and side, per match and agreed date, or per
+    vetting item and date), however often the job runs.
     """
     today = local_today(now)
     horizon = today + timedelta(days=CONFIRMATION_DAYS)
@@ -145,6 +149,34 @@ def remind_due(now: datetime) -> dict[str, int]:
                     side=side,
                 ):
                     confirmations += 1
+    coming = db.session.scalars(
+        select(Match)
+        .where(
+            Match.status == "accepted",
+            Match.scheduled_on.between(today, today + timedelta(days=ENCOUNTER_REMINDER_DAYS)),
+        )
+        .order_by(Match.id)
+    ).all()
+    encounters = 0
+    for match in coming:
+        on = match.scheduled_on
+        assert on is not None
+        for side, users in (
+            ("school", match.request.school.users),
+            ("employer", match.offer.employer.users),
+        ):
+            for user in users:
+                if user.active and _queued(
+                    user,
+                    "encounter_reminder",
+                    subject=f"Coming up on {on:%A %d %B}: {label(match.offer.type).lower()}",
+                    dedupe_key=f"encounter_reminder:{match.id}:{on.isoformat()}",
+                    match=match,
+                    side=side,
+                    on=on,
+                    days=(on - today).days,
+                ):
+                    encounters += 1
     vetting = 0
     soon = today + timedelta(days=EXPIRY_WARNING_DAYS)
     risk_from = today - timedelta(days=RISK_ASSESSMENT_VALID_DAYS)
@@ -178,8 +210,10 @@ def remind_due(now: datetime) -> dict[str, int]:
                 ):
                     vetting += 1
     db.session.flush()
-    log.info("reminders: %d confirmations, %d vetting", confirmations, vetting)
-    return {"confirmations": confirmations, "vetting": vetting}
+    log.info(
+        "reminders: %d confirmations, %d encounters, %d vetting", confirmations, encounters, vetting
+    )
+    return {"confirmations": confirmations, "encounters": encounters, "vetting": vetting}
 
 
 def _queued(to: User | str | None, template: str, **kwargs: object) -> bool:

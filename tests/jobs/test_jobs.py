@@ -134,7 +134,7 @@ def test_remind(app, make_request, make_offer, make_match, make_employer, make_u
     )
     make_employer(contact_email="far@example.org", insurance_expires_on=date(2027, 6, 1))
     counts = tasks.remind(NOW)
-    assert counts == {"confirmations": 1, "vetting": 1}
+    assert counts == {"confirmations": 1, "encounters": 0, "vetting": 1}
     mail = {(m.to_email, m.template) for m in db.session.scalars(select(OutboxMessage))}
     assert mail == {
         (school_user.email, "confirm_reminder"),
@@ -145,4 +145,47 @@ def test_remind(app, make_request, make_offer, make_match, make_employer, make_u
     ).one()
     assert "05 December 2026" in body and str(soon.pupils) in body
     # Running again (the next morning) queues nothing new.
-    assert tasks.remind(NOW + timedelta(days=1)) == {"confirmations": 0, "vetting": 0}
+    assert tasks.remind(NOW + timedelta(days=1)) == {
+        "confirmations": 0,
+        "encounters": 0,
+        "vetting": 0,
+    }
+
+
+def test_remind_of_agreed_dates_once_per_date(
+    app, make_request, make_offer, make_match, make_employer, make_user, make_school
+):
+    school = make_school(careers_leader_email="lead@school.example")
+    employer = make_employer(contact_email="asha@severn.example", risk_assessment_on=None)
+    school_user = make_user(role="school", school_id=school.id)
+    employer_user = make_user(role="employer", employer_id=employer.id)
+    make_user(role="school", school_id=school.id, active=False)  # left the school: not told
+    today = NOW.date()
+    soon = make_match(
+        request=make_request(school=school),
+        offer=make_offer(employer=employer),
+        status="accepted",
+        scheduled_on=today + timedelta(days=2),
+    )
+    make_match(  # agreed for next week: not yet
+        request=make_request(school=school),
+        offer=make_offer(employer=employer),
+        status="accepted",
+        scheduled_on=today + timedelta(days=8),
+    )
+    counts = tasks.remind(NOW)
+    assert counts["encounters"] == 2
+    mail = {
+        m.to_email: m.body_text
+        for m in db.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.template == "encounter_reminder")
+        )
+    }
+    assert set(mail) == {school_user.email, employer_user.email}
+    assert "asha@severn.example" in mail[school_user.email]
+    assert "lead@school.example" in mail[employer_user.email]
+    assert (today + timedelta(days=2)).strftime("%d %B %Y") in mail[school_user.email]
+    assert tasks.remind(NOW + timedelta(hours=20))["encounters"] == 0
+    soon.scheduled_on = today + timedelta(days=3)  # moved: a reminder for the new date
+    db.session.commit()
+    assert tasks.remind(NOW + timedelta(days=1))["encounters"] == 2
