@@ -139,7 +139,7 @@ def remind_due(now: datetime) -> dict[str, int]:
             if getattr(match, f"{side}_response") == "accepted":
                 continue
             for user in users:
-                if _queued(
+                if user.active and _queued(
                     user,
                     "confirm_reminder",
                     subject="Please confirm an encounter starting soon",

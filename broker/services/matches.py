@@ -86,11 +86,13 @@ def transition(match: Match, to_status: str, *, by: User | None, reason: str = "
 
 
 def _school_users(match: Match) -> list[User]:
-    return list(match.request.school.users)
+    """The school's active accounts (people who have left are not told)."""
+    return [u for u in match.request.school.users if u.active]
 
 
 def _employer_users(match: Match) -> list[User]:
-    return list(match.offer.employer.users)
+    """The employer's active accounts."""
+    return [u for u in match.offer.employer.users if u.active]
 
 
 def _tell(users: list[User], template: str, subject: str, match: Match) -> None:

@@ -228,3 +228,10 @@ def test_date_rules(people, accepted, match):
     assert accepted.scheduled_on is None and _scheduled_mail() == []
     svc.schedule_match(accepted, by=people["employer_user"], on=first + timedelta(days=5))
     assert accepted.scheduled_on == first + timedelta(days=5)
+
+
+def test_people_who_left_are_not_told(people, match, make_user):
+    gone = make_user(role="school", school_id=people["school"].id, active=False)
+    svc.approve_match(match, by=people["coordinator"])
+    recipients = set(db.session.scalars(select(OutboxMessage.to_email)))
+    assert people["school_user"].email in recipients and gone.email not in recipients
