@@ -194,6 +194,8 @@ class Employer(db.Model):
     dbs_renewal_on: Mapped[date | None] = mapped_column(Date)
     insurance_expires_on: Mapped[date | None] = mapped_column(Date)
     risk_assessment_on: Mapped[date | None] = mapped_column(Date)
+    # Part of the calendar feed's secret address; raising it makes old addresses stop working.
+    calendar_key: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     users: Mapped[list[User]] = relationship(back_populates="employer")
@@ -236,6 +238,8 @@ class School(db.Model):
     sen_profile: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Fields of the school list that the school has corrected; re-imports leave them alone.
     local_overrides: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Part of the calendar feed's secret address; raising it makes old addresses stop working.
+    calendar_key: Mapped[int] = mapped_column(Integer, default=0)
     imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -18,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
 from broker.auth.access import get_or_404, role_guard
+from broker.calendarpages import register_calendar_pages
 from broker.employer.forms import OfferForm, ProfileForm
 from broker.extensions import db
 from broker.formutil import show_service_error
@@ -358,26 +358,4 @@ def impact_page():
     )
 
 
-@bp.get("/calendar")
-def calendar_page():
-    employer = _employer()
-    token = calendar.feed_token(current_app.config["SECRET_KEY"], "employer", employer.id)
-    return render_template(
-        "employer/calendar.html",
-        feed_url=url_for("employer.calendar_feed", token=token, _external=True),
-        events=calendar.employer_events(employer),
-    )
-
-
-@bp.get("/calendar/<token>.ics")
-def calendar_feed(token: str):
-    employer_id = calendar.read_feed_token(current_app.config["SECRET_KEY"], token, "employer")
-    employer = db.session.get(Employer, employer_id) if employer_id is not None else None
-    if employer is None:
-        abort(404)
-    body = calendar.render_ics(
-        f"{employer.name}: encounters", calendar.employer_events(employer),
-        now=utcnow(), host=request.host.split(":")[0],
-    )
-    return Response(body, mimetype="text/calendar",
-                    headers={"Content-Disposition": "inline; filename=encounters.ics"})
+register_calendar_pages(bp, kind="employer", own=_employer, events=calendar.employer_events)

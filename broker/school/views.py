@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -18,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
 from broker.auth.access import get_or_404, role_guard
+from broker.calendarpages import register_calendar_pages
 from broker.extensions import db
 from broker.formutil import show_service_error
 from broker.matchpages import (
@@ -381,26 +381,4 @@ def report():
     )
 
 
-@bp.get("/calendar")
-def calendar_page():
-    school = _school()
-    token = calendar.feed_token(current_app.config["SECRET_KEY"], "school", school.id)
-    return render_template(
-        "school/calendar.html",
-        feed_url=url_for("school.calendar_feed", token=token, _external=True),
-        events=calendar.school_events(school),
-    )
-
-
-@bp.get("/calendar/<token>.ics")
-def calendar_feed(token: str):
-    school_id = calendar.read_feed_token(current_app.config["SECRET_KEY"], token, "school")
-    school = db.session.get(School, school_id) if school_id is not None else None
-    if school is None:
-        abort(404)
-    body = calendar.render_ics(
-        f"{school.name}: encounters", calendar.school_events(school),
-        now=utcnow(), host=request.host.split(":")[0],
-    )
-    return Response(body, mimetype="text/calendar",
-                    headers={"Content-Disposition": "inline; filename=encounters.ics"})
+register_calendar_pages(bp, kind="school", own=_school, events=calendar.school_events)

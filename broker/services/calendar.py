@@ -1,9 +1,10 @@
 """Calendar feeds: a school's or an employer's confirmed and delivered encounters as iCalendar.
 
 Calendar apps fetch the feed without a session, so its URL carries a token signed with the
-app's ``SECRET_KEY`` (itsdangerous) that names the organisation. Anyone with the URL can read
-the feed, as with any calendar app's "secret address"; changing ``SECRET_KEY`` revokes every
-feed at once.
+app's ``SECRET_KEY`` (itsdangerous) that names the organisation and its ``calendar_key``.
+Anyone with the URL can read the feed, as with any calendar app's "secret address"; an
+organisation revokes its address by making a new one (:func:`new_feed_address` raises the
+key), and changing ``SECRET_KEY`` revokes every feed at once.
 
 The iCalendar text is written by hand per RFC 5545: CRLF line ends, TEXT values escaped,
 lines folded at 75 octets, and a DTSTAMP and stable UID on every event. An encounter without
@@ -20,30 +21,51 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from broker.extensions import db
-from broker.models import Employer, EncounterRequest, Match, Offer, School
+from broker.models import Employer, EncounterRequest, Match, Offer, School, User
+from broker.services import audit
 from broker.templating import label
 
 FEED_STATUSES = ("accepted", "delivered")
 _SALT = "broker.calendar-feed"
 
 
-def feed_token(secret_key: str, kind: str, org_id: int) -> str:
-    """Return the URL token for ``kind`` ("school" or "employer") and its id."""
-    return URLSafeSerializer(secret_key, salt=_SALT).dumps([kind, org_id])
+def feed_token(secret_key: str, kind: str, org_id: int, key: int = 0) -> str:
+    """Return the URL token for ``kind`` ("school" or "employer"), its id and calendar key."""
+    return URLSafeSerializer(secret_key, salt=_SALT).dumps([kind, org_id, key])
 
 
-def read_feed_token(secret_key: str, token: str, kind: str) -> int | None:
-    """Return the organisation id a token names, or None if it is forged or for another kind."""
+def read_feed_token(secret_key: str, token: str, kind: str) -> tuple[int, int] | None:
+    """Return the organisation id and calendar key a token names, or None if it is forged
+    or for another kind. Tokens made before keys existed name key 0."""
     try:
         value = URLSafeSerializer(secret_key, salt=_SALT).loads(token)
     except BadSignature:
         return None
-    if (
-        not isinstance(value, list) or len(value) != 2 or value[0] != kind
-        or not isinstance(value[1], int)
-    ):
+    if not isinstance(value, list) or len(value) not in (2, 3) or value[0] != kind:
         return None
-    return value[1]
+    parts = value[1:] + [0] * (3 - len(value))
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in parts):
+        return None
+    return parts[0], parts[1]
+
+
+def feed_owner(secret_key: str, token: str, kind: str) -> School | Employer | None:
+    """The school or employer whose current calendar address this token is, else None."""
+    found = read_feed_token(secret_key, token, kind)
+    if found is None:
+        return None
+    model = School if kind == "school" else Employer
+    org = db.session.get(model, found[0])
+    if org is None or org.calendar_key != found[1]:
+        return None
+    return org
+
+
+def new_feed_address(org: School | Employer, *, by: User) -> None:
+    """Give ``org`` a new calendar address; the old one stops working at once."""
+    org.calendar_key = (org.calendar_key or 0) + 1
+    audit.record("calendar.new_address", org, by=by)
+    db.session.flush()
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ def test_forged_or_crossed_tokens_are_refused(app, client, booked):
     assert client.get(f"/school/calendar/{other}.ics").status_code == 404
     assert client.get(f"/school/calendar/{_token(app, 'school', 99999)}.ics").status_code == 404
     assert calendar.read_feed_token(app.config["SECRET_KEY"], _token(app, "employer", 3),
-                                    "employer") == 3
+                                    "employer") == (3, 0)
 
 
 def test_calendar_page_shows_the_feed_address(app, client, auth, make_user, booked):
@@ -107,3 +107,42 @@ def test_render_ics_is_stable_for_a_given_time():
     assert "UID:match-1@broker.example\r\n" in text
     assert "DESCRIPTION:Line one\\nLine two\r\n" in text
     assert "STATUS:CONFIRMED" in text
+
+
+def test_a_new_address_revokes_the_old_one(app, client, auth, make_user, booked):
+    from itsdangerous import URLSafeSerializer
+    from sqlalchemy import select
+
+    from broker.models import AuditEntry
+    from tests.conftest import csrf_token_from
+
+    school, employer, *_ = booked
+    # An address made before keys existed ([kind, id]) still works until a new one is made.
+    legacy = URLSafeSerializer(app.config["SECRET_KEY"], salt="broker.calendar-feed").dumps(
+        ["school", school.id]
+    )
+    assert client.get(f"/school/calendar/{legacy}.ics").status_code == 200
+    user = make_user(role="school", school_id=school.id)
+    auth.login(user)
+    page = client.get("/school/calendar").get_data(as_text=True)
+    old_url = page.split('id="feed" type="text" readonly value="')[1].split('"')[0]
+    old_path = old_url.split("localhost", 1)[1]
+    assert client.get(old_path).status_code == 200
+    # Without the form's CSRF token nothing changes.
+    assert client.post("/school/calendar/new-address").status_code == 400
+    response = client.post(
+        "/school/calendar/new-address", data={"csrf_token": csrf_token_from(page)}
+    )
+    assert response.status_code == 302
+    assert "The old one no longer works" in client.get("/school/calendar").text
+    new_page = client.get("/school/calendar").get_data(as_text=True)
+    new_url = new_page.split('id="feed" type="text" readonly value="')[1].split('"')[0]
+    assert new_url != old_url
+    assert client.get(old_path).status_code == 404
+    assert client.get(f"/school/calendar/{legacy}.ics").status_code == 404
+    assert client.get(new_url.split("localhost", 1)[1]).status_code == 200
+    actions = list(db.session.scalars(select(AuditEntry.action)))
+    assert "calendar.new_address" in actions
+    # The employer's address is untouched.
+    token = _token(app, "employer", employer.id)
+    assert client.get(f"/employer/calendar/{token}.ics").status_code == 200
