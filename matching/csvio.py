@@ -166,26 +166,44 @@ class _Row:
         return a, b
 
 
-def _rows(path: str | os.PathLike[str], columns: Sequence[str]) -> Iterator[_Row]:
+def _raw(
+    path: str | os.PathLike[str], columns: Sequence[str]
+) -> Iterator[tuple[int, list[str], list[str]]]:
+    """``(line, header, fields)`` of each record after checking the header names ``columns``.
+
+    Like ``csv.DictReader``, blank lines are skipped; short rows are left short (their
+    missing fields read as empty) and extra fields are ignored by the readers.
+    """
     name = str(path)
     try:
         handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise InputError(f"cannot open: {exc.strerror}", file=name) from None
     with handle:
-        reader = csv.DictReader(handle)
+        reader = csv.reader(handle)
         try:
-            header = reader.fieldnames or []
+            header = next(reader, [])
         except (csv.Error, UnicodeDecodeError) as exc:
             raise InputError(f"unreadable header: {exc}", file=name, line=1) from None
         missing = [c for c in columns if c not in header]
         if missing:
             raise InputError("missing column", file=name, line=1, field=missing[0])
         try:
-            for data in reader:
-                yield _Row(name, reader.line_num, data)
+            for record in reader:
+                if record:
+                    yield reader.line_num, header, record
         except (csv.Error, UnicodeDecodeError) as exc:
             raise InputError(f"unreadable CSV: {exc}", file=name, line=reader.line_num) from None
+
+
+def _row(path: str | os.PathLike[str], line: int, header: list[str], record: list[str]) -> _Row:
+    # The last of repeated column names wins, as in csv.DictReader.
+    return _Row(str(path), line, dict(zip(header, record, strict=False)))
+
+
+def _rows(path: str | os.PathLike[str], columns: Sequence[str]) -> Iterator[_Row]:
+    for line, header, record in _raw(path, columns):
+        yield _row(path, line, header, record)
 
 
 class _Unvouched(Exception):
@@ -205,34 +223,15 @@ def _records(
     fast path only skips building a dict and a checker per row: the messages, and the rules
     themselves, stay with ``checked``.
     """
-    name = str(path)
-    try:
-        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise InputError(f"cannot open: {exc.strerror}", file=name) from None
     out: list[_T] = []
-    with handle:
-        reader = csv.reader(handle)
+    index: dict[str, int] = {}
+    for line, header, record in _raw(path, columns):
+        if not index:
+            index = {column: i for i, column in enumerate(header)}
         try:
-            header = next(reader, [])
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise InputError(f"unreadable header: {exc}", file=name, line=1) from None
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise InputError("missing column", file=name, line=1, field=missing[0])
-        # Like csv.DictReader: the last of repeated names wins, blank lines are skipped.
-        index = {column: i for i, column in enumerate(header)}
-        try:
-            for record in reader:
-                if not record:
-                    continue
-                try:
-                    out.append(fast(record, index))
-                except (_Unvouched, ValueError, IndexError, KeyError, TypeError):
-                    data = dict(zip(header, record, strict=False))
-                    out.append(checked(_Row(name, reader.line_num, data)))
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise InputError(f"unreadable CSV: {exc}", file=name, line=reader.line_num) from None
+            out.append(fast(record, index))
+        except (_Unvouched, ValueError, IndexError, KeyError, TypeError):
+            out.append(checked(_row(path, line, header, record)))
     return out
 
 

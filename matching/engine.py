@@ -303,31 +303,13 @@ def solve_problem(problem: Problem, *, locked: Iterable[Locked] = ()) -> Result:
     lk = list(locked)
     lreq, loff, lpupils = _check_locked(problem, lk)
     demand, capacity, rank0 = _held_state(problem, lk)
-    tier_size = _tier_sizes(problem)
     c = problem.candidates
     n_o = max(len(problem.off.ids), 1)
-    keep = (demand[c.req] > 0) & (capacity[c.off] > 0)
+    keep = np.ones(c.req.size, dtype=np.bool_)
     if lreq.size:
         keep &= ~np.isin(c.req * n_o + c.off, lreq * n_o + loff)
-    idx = np.flatnonzero(keep)
-    value = c.score[idx] / problem.r_pupils[c.req[idx]] + problem.weights.pupil
-    sol: FlowSolution = solve_flow(
-        pair_req=c.req[idx],
-        pair_off=c.off[idx],
-        pair_value=value,
-        req_school=problem.r_school,
-        req_demand=demand,
-        off_capacity=capacity,
-        school_rank0=rank0,
-        school_tier_size=tier_size,
-        weights=problem.weights,
-    )
-    used = sol.pupils > 0
-    sel = idx[used]
-    rows = _locked_rows(problem, lreq, loff, lpupils, tier_size)
-    rows += _assignments(
-        problem, c.req[sel], c.off[sel], c.km[sel], sol.pupils[used], rank0, tier_size, locked=False
-    )
+    proposals, sol = _sub_solve(problem, np.flatnonzero(keep), demand, capacity, rank0)
+    rows = _locked_rows(problem, lreq, loff, lpupils, _tier_sizes(problem)) + proposals
     seconds = time.perf_counter() - t0
     logger.info(
         "solved: %d rows, objective %.1f, bound %.1f in %.2f s",
@@ -431,7 +413,8 @@ def _sub_solve(
     demand: IntArray,
     capacity: IntArray,
     rank0: IntArray,
-) -> list[Assignment]:
+) -> tuple[list[Assignment], FlowSolution]:
+    """Solve the flow over the candidate positions ``pos`` that still have demand and room."""
     c = problem.candidates
     pos = pos[(demand[c.req[pos]] > 0) & (capacity[c.off[pos]] > 0)]
     value = c.score[pos] / problem.r_pupils[c.req[pos]] + problem.weights.pupil
@@ -449,9 +432,10 @@ def _sub_solve(
     )
     used = sol.pupils > 0
     sel = pos[used]
-    return _assignments(
+    rows = _assignments(
         problem, c.req[sel], c.off[sel], c.km[sel], sol.pupils[used], rank0, tier_size, locked=False
     )
+    return rows, sol
 
 
 def replace_after_cancellation(
@@ -515,7 +499,7 @@ def replace_after_cancellation(
     parts.append(order[int(start[o]) : int(start[o + 1])])
     pos = np.unique(np.concatenate(parts))
     pos = pos[~((c.req[pos] == r) & (c.off[pos] == o))]
-    return _sub_solve(problem, pos, demand, capacity, rank0)
+    return _sub_solve(problem, pos, demand, capacity, rank0)[0]
 
 
 def place_new_offer(problem: Problem, current: Iterable[_Held], offer: Offer) -> list[Assignment]:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import joinedload
 from broker.extensions import db
 from broker.models import Employer, EncounterRequest, Match, Offer, School, User
 from broker.services import audit
+from broker.services.matches import common_window
 from broker.templating import label
 
 FEED_STATUSES = ("accepted", "delivered")
@@ -137,8 +138,7 @@ def _dates(match: Match) -> tuple[date, date]:
         return match.encounter.delivered_on, match.encounter.delivered_on
     if match.scheduled_on is not None:
         return match.scheduled_on, match.scheduled_on
-    start = max(match.offer.earliest, match.request.earliest)
-    end = min(match.offer.latest, match.request.latest)
+    start, end = common_window(match)
     return start, max(start, end)
 
 
