@@ -28,8 +28,9 @@ from flask import (
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from broker import clock
 from broker.extensions import db
-from broker.models import Employer, School, utcnow
+from broker.models import Employer, School
 from broker.services import calendar
 
 __all__ = ["register_calendar_pages"]
@@ -62,7 +63,7 @@ def register_calendar_pages(
         if org is None:
             abort(404)
         body = calendar.render_ics(
-            f"{org.name}: encounters", events(org), now=utcnow(), host=request.host.split(":")[0]
+            f"{org.name}: encounters", events(org), now=clock.now(), host=request.host.split(":")[0]
         )
         return Response(
             body,

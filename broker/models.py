@@ -7,7 +7,7 @@ name: requests, matches and encounters count pupils in cohorts (school, year gro
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from flask_login import UserMixin
@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from broker import clock
 from broker.extensions import db
 from matching.model import ENCOUNTER_TYPES, SCHOOL_GENDERS, SCHOOL_KINDS, SEN_CODES
 
@@ -46,7 +47,6 @@ __all__ = [
     "MATCH_STATUSES",
     "LOCKED_MATCH_STATUSES",
     "LIVE_MATCH_STATUSES",
-    "utcnow",
     "User",
     "Area",
     "Employer",
@@ -91,11 +91,6 @@ MATCH_STATUSES = (
 LOCKED_MATCH_STATUSES = ("approved", "accepted", "delivered")
 # Matches that hold capacity and demand (unapproved proposals included).
 LIVE_MATCH_STATUSES = ("proposed", *LOCKED_MATCH_STATUSES)
-
-
-def utcnow() -> datetime:
-    """Return the current time in UTC, timezone-aware."""
-    return datetime.now(UTC)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -148,7 +143,7 @@ class User(UserMixin, db.Model):
         ForeignKey("schools.id", ondelete="CASCADE"), index=True
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     employer: Mapped[Employer | None] = relationship(back_populates="users")
@@ -196,7 +191,7 @@ class Employer(db.Model):
     risk_assessment_on: Mapped[date | None] = mapped_column(Date)
     # Part of the calendar feed's secret address; raising it makes old addresses stop working.
     calendar_key: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
     users: Mapped[list[User]] = relationship(back_populates="employer")
     offers: Mapped[list[Offer]] = relationship(back_populates="employer")
@@ -242,7 +237,7 @@ class School(db.Model):
     calendar_key: Mapped[int] = mapped_column(Integer, default=0)
     imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        DateTime(timezone=True), default=clock.now, onupdate=clock.now
     )
 
     area: Mapped[Area | None] = relationship(back_populates="schools")
@@ -342,9 +337,9 @@ class Offer(db.Model):
     latest: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(10), default="open")
     copied_from_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        DateTime(timezone=True), default=clock.now, onupdate=clock.now
     )
 
     employer: Mapped[Employer] = relationship(back_populates="offers")
@@ -389,9 +384,9 @@ class EncounterRequest(db.Model):
     # re-running the engine's rules over every request and offer on each view.
     has_candidate: Mapped[bool | None] = mapped_column(Boolean)
     candidates_checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        DateTime(timezone=True), default=clock.now, onupdate=clock.now
     )
 
     school: Mapped[School] = relationship(back_populates="requests")
@@ -409,7 +404,7 @@ class MatchRun(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), default="nightly")
     status: Mapped[str] = mapped_column(String(20), default="running")
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # requests, pupils_requested, pupils_matched, objective, upper_bound, seconds per phase...
     figures: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -447,9 +442,9 @@ class Match(db.Model):
     employer_response: Mapped[str | None] = mapped_column(String(10))
     response_reason: Mapped[str | None] = mapped_column(Text)
     scheduled_on: Mapped[date | None] = mapped_column(Date)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        DateTime(timezone=True), default=clock.now, onupdate=clock.now
     )
 
     request: Mapped[EncounterRequest] = relationship(back_populates="matches")
@@ -483,7 +478,7 @@ class MatchEvent(db.Model):
     to_status: Mapped[str] = mapped_column(String(12))
     by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reason: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
     match: Mapped[Match] = relationship(back_populates="events")
     by: Mapped[User | None] = relationship()
@@ -503,7 +498,7 @@ class Encounter(db.Model):
     delivered_on: Mapped[date] = mapped_column(Date, index=True)
     pupils_reached: Mapped[int] = mapped_column(Integer)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
     match: Mapped[Match] = relationship(back_populates="encounter")
     feedback: Mapped[list[Feedback]] = relationship(
@@ -536,7 +531,7 @@ class Feedback(db.Model):
     would_welcome_again: Mapped[bool | None] = mapped_column(Boolean)
     comment: Mapped[str] = mapped_column(Text, default="")
     by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
     encounter: Mapped[Encounter] = relationship(back_populates="feedback")
 
@@ -551,7 +546,7 @@ class AuditEntry(db.Model):
     __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     action: Mapped[str] = mapped_column(String(60))
     object_type: Mapped[str] = mapped_column(String(40))
@@ -581,10 +576,10 @@ class OutboxMessage(db.Model):
     body_html: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.template} to={self.to_email} {self.status}>"

@@ -19,8 +19,9 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from broker import clock
 from broker.extensions import db
-from broker.models import JobLease, utcnow
+from broker.models import JobLease
 from jobs.registry import JOBS, JobSpec
 
 __all__ = ["Outcome", "acquire_lease", "release_lease", "run_job"]
@@ -49,7 +50,7 @@ def holder_name() -> str:
 
 def acquire_lease(name: str, holder: str, seconds: int) -> bool:
     """Take the lease ``name`` for ``seconds`` if it is free or expired; commit; say if taken."""
-    now = utcnow()
+    now = clock.now()
     until = now + timedelta(seconds=seconds)
     result = db.session.execute(
         update(JobLease)
@@ -101,7 +102,7 @@ def run_job(
     if not acquire_lease(spec.id, me, spec.lease_seconds):
         log.info("job %s skipped: lease held elsewhere", spec.id)
         return Outcome(spec.id, ran=False)
-    when = now or utcnow()
+    when = now or clock.now()
     log.info("job %s starting at %s (%s)", spec.id, when.isoformat(), me)
     try:
         result = spec.func(when)

@@ -11,8 +11,9 @@ import traceback
 from datetime import datetime
 from typing import Any
 
+from broker import clock
 from broker.extensions import db
-from broker.models import MatchRun, utcnow
+from broker.models import MatchRun
 from broker.services.housekeeping import expire_stale, remind_due
 from broker.services.matching import run_matching
 from broker.services.outbox import SmtpSettings, claim_due, send_claimed
@@ -37,7 +38,7 @@ def match(now: datetime) -> dict[str, Any]:
             kind="nightly",
             status="failed",
             started_at=now,
-            finished_at=utcnow(),
+            finished_at=clock.now(),
             error="".join(traceback.format_exception_only(exc)).strip(),
         )
         db.session.add(failed)

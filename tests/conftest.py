@@ -6,6 +6,10 @@ transaction that is rolled back at the end, with the app's commits turned into s
 (SQLAlchemy's "joining a session into an external transaction" recipe). Tests that must
 commit for real (races between transactions, two scheduler processes) use the
 ``committing_db`` fixture instead, which empties every table afterwards.
+
+The clock (``datetime``, ``date`` and ``time.time``; not the monotonic clocks that timeouts
+use) is frozen for the whole session at ``tests.frozen.NOW`` with time-machine, and every
+test starts again at that moment; factories date their rows relative to it.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
-from datetime import date
 from typing import Any
 
 import pytest
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_sqlalchemy.session import Session as FlaskSession
@@ -34,6 +38,7 @@ from broker.models import (
     User,
 )
 from config import TestConfig
+from tests.frozen import NOW, days
 
 PASSWORD = "correct horse battery"
 ON_POSTGRES = TestConfig.SQLALCHEMY_DATABASE_URI.startswith("postgresql")
@@ -47,6 +52,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # In CI a missing PostgreSQL is a failure, not a quiet fall-back to SQLite.
     if os.environ.get("CI") and os.environ.get("REQUIRE_POSTGRES") and not ON_POSTGRES:
         raise pytest.UsageError("REQUIRE_POSTGRES is set but TEST_DATABASE_URL is not PostgreSQL")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_clock() -> Iterator[None]:
+    """Freeze the clock for session-wide fixtures too (the browser tests' demo server)."""
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(_session_clock: None) -> Iterator[time_machine.Traveller]:
+    """Start every test at ``tests.frozen.NOW``; a test may move it with ``move_to``/``shift``."""
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
 
 
 class BoundSession(FlaskSession):
@@ -276,8 +295,8 @@ def make_offer(app: Flask, make_employer: Callable[..., Employer]) -> Callable[.
             "postcode": employer.postcode if employer else "SW1A 2AA",
             "lat": employer.lat if employer else 51.5034,
             "lon": employer.lon if employer else -0.1276,
-            "earliest": date(2027, 1, 4),
-            "latest": date(2027, 3, 31),
+            "earliest": days(34),
+            "latest": days(120),
         }
         values.update(overrides)
         offer = Offer(**values)
@@ -297,8 +316,8 @@ def make_request(app: Flask, make_school: Callable[..., School]) -> Callable[...
             "type": "talk",
             "year_group": 9,
             "pupils": 25,
-            "earliest": date(2027, 1, 1),
-            "latest": date(2027, 2, 28),
+            "earliest": days(31),
+            "latest": days(89),
         }
         values.update(overrides)
         req = EncounterRequest(**values)

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from broker import clock
 from broker.auth.access import can_see_school, get_or_404, role_guard
 from broker.coordinator.forms import ActionForm, BulkApproveForm, HandMatchForm, RejectForm
 from broker.extensions import db
@@ -17,7 +18,6 @@ from broker.models import (
     MatchRun,
     Offer,
     School,
-    utcnow,
 )
 from broker.pagination import paginate
 from broker.services import coordination, figures
@@ -80,7 +80,7 @@ def match_detail(match_id: int):
     alternatives = []
     if match.status == "proposed":
         alternatives = adapter.alternatives_for(
-            match.request, adapter.local_today(utcnow()), exclude=[match.offer_id]
+            match.request, clock.today(), exclude=[match.offer_id]
         )
     return render_template(
         "coordinator/match.html",
@@ -225,7 +225,7 @@ def gaps():
     }
     try:
         found = coordination.area_gaps(
-            current_user, adapter.local_today(utcnow()), area_id=area_id, **pages
+            current_user, clock.today(), area_id=area_id, **pages
         )
     except ServiceError:
         abort(404)

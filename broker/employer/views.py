@@ -16,6 +16,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
+from broker import clock
 from broker.auth.access import get_or_404, role_guard
 from broker.calendarpages import register_calendar_pages
 from broker.employer.forms import OfferForm, ProfileForm
@@ -36,12 +37,10 @@ from broker.models import (
     Match,
     Offer,
     School,
-    utcnow,
 )
 from broker.pagination import paginate
 from broker.services import calendar, figures, impact, matches, offers, profiles, vetting
 from broker.services.errors import ServiceError
-from broker.services.matching import local_today
 
 bp = Blueprint("employer", __name__)
 
@@ -61,7 +60,7 @@ bp.before_request(role_guard("employer", public=("employer.calendar_feed",)))
 
 def _today():
     # The broker's working day (Europe/London), as the services count it.
-    return local_today(utcnow())
+    return clock.today()
 
 
 def _employer() -> Employer:
@@ -353,7 +352,7 @@ def impact_page():
     return render_template(
         "employer/impact.html", employer=employer, year=year,
         impact=impact.employer_impact(employer, year=year),
-        this_year=impact.school_year_of(_today()),
+        this_year=clock.school_year_of(_today()),
         threshold=impact.DISADVANTAGED_FSM_PCT,
     )
 

@@ -16,6 +16,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
+from broker import clock
 from broker.auth.access import get_or_404, role_guard
 from broker.calendarpages import register_calendar_pages
 from broker.extensions import db
@@ -36,13 +37,11 @@ from broker.models import (
     Offer,
     School,
     SchoolBlackout,
-    utcnow,
 )
 from broker.pagination import paginate
 from broker.school.forms import BlackoutForm, RequestForm, SchoolProfileForm, YearGroupsForm
 from broker.services import calendar, figures, impact, matches, profiles, requests
 from broker.services.errors import ServiceError
-from broker.services.matching import local_today
 
 bp = Blueprint("school", __name__)
 
@@ -62,7 +61,7 @@ bp.before_request(role_guard("school", public=("school.calendar_feed",)))
 
 def _today():
     # The broker's working day (Europe/London), as the services count it.
-    return local_today(utcnow())
+    return clock.today()
 
 
 def _school() -> School:
@@ -351,7 +350,7 @@ register_match_pages(
 
 def _year() -> int:
     year = _int_arg("year")
-    this_year = impact.school_year_of(_today())
+    this_year = clock.school_year_of(_today())
     if year is None or not this_year - 10 <= year <= this_year + 2:
         return this_year
     return year
@@ -364,7 +363,7 @@ def plan():
     return render_template(
         "school/plan.html", school=school, year=year, plans=impact.school_plan(school, year),
         types=ENCOUNTER_TYPES, workplace=impact.WORKPLACE_TYPES,
-        this_year=impact.school_year_of(_today()),
+        this_year=clock.school_year_of(_today()),
     )
 
 

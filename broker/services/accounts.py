@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from broker import clock
 from broker.extensions import db
-from broker.models import ROLES, Area, Employer, School, User, utcnow
+from broker.models import ROLES, Area, Employer, School, User
 from broker.services import audit
 from broker.services.errors import ServiceError
 from broker.services.places import locate
@@ -172,7 +173,7 @@ def authenticate(email: str, password: str) -> User | None:
     user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
     if user is None or not user.active or not user.check_password(password):
         return None
-    user.last_login_at = utcnow()
+    user.last_login_at = clock.now()
     return user
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import contains_eager, selectinload
 
+from broker import clock
 from broker.extensions import db
 from broker.models import (
     LIVE_MATCH_STATUSES,
@@ -25,7 +26,6 @@ from broker.models import (
     User,
 )
 from broker.pagination import Page, paginate
-from broker.services import matching as adapter
 from broker.services.errors import Conflict, NotAllowed
 from broker.services.matches import approve_match, lock_rows
 
@@ -234,7 +234,7 @@ def area_gaps(
         per_page=per_page,
         key=EncounterRequest.id,
     )
-    year_start = adapter.school_year_start(today)
+    year_start = clock.school_year_start(today)
     had = exists().where(
         Match.request_id == EncounterRequest.id,
         EncounterRequest.school_id == School.id,

@@ -19,6 +19,7 @@ from sklearn.neighbors import BallTree
 from sqlalchemy import func, insert, select, text
 from tqdm import tqdm
 
+from broker import clock
 from broker.extensions import db
 from broker.models import (
     EMPLOYER_KINDS,
@@ -32,7 +33,6 @@ from broker.models import (
     Offer,
     School,
     User,
-    utcnow,
 )
 from broker.services import accounts
 from broker.services.matching import run_matching
@@ -154,8 +154,24 @@ TYPES = {
 }
 assert set(TYPES) == set(ENCOUNTER_TYPES)
 
-SCHOOL_YEAR_START = date(2026, 12, 1)
-SCHOOL_YEAR_END = date(2027, 7, 16)
+# Offers and requests fall between the day the demo is loaded and the end of the summer
+# term, or the next summer term when this one is less than this many days away.
+SUMMER_TERM_ENDS = (7, 16)
+MIN_DEMO_DAYS = 120
+
+
+def demo_period(today: date) -> tuple[date, date]:
+    """Return the demo's dates for offers and requests: ``today`` to a summer term's end.
+
+    >>> demo_period(date(2026, 12, 1))
+    (datetime.date(2026, 12, 1), datetime.date(2027, 7, 16))
+    >>> demo_period(date(2027, 6, 1))
+    (datetime.date(2027, 6, 1), datetime.date(2028, 7, 16))
+    """
+    end = date(clock.school_year_of(today) + 1, *SUMMER_TERM_ENDS)
+    if (end - today).days < MIN_DEMO_DAYS:
+        end = date(end.year + 1, *SUMMER_TERM_ENDS)
+    return today, end
 
 
 @dataclass(frozen=True)
@@ -183,14 +199,19 @@ class DemoLogins:
     emails: dict[str, str] = field(default_factory=dict)
 
 
-def _window(rng: np.random.Generator, lengths: tuple[int, int]) -> tuple[date, date]:
-    span = (SCHOOL_YEAR_END - SCHOOL_YEAR_START).days
+def _window(
+    rng: np.random.Generator, lengths: tuple[int, int], period: tuple[date, date]
+) -> tuple[date, date]:
+    first, last = period
+    span = (last - first).days
     length = int(rng.integers(*lengths))
-    start = SCHOOL_YEAR_START + timedelta(days=int(rng.integers(0, max(1, span - length))))
-    return start, min(SCHOOL_YEAR_END, start + timedelta(days=length))
+    start = first + timedelta(days=int(rng.integers(0, max(1, span - length))))
+    return start, min(last, start + timedelta(days=length))
 
 
-def _employers(rng: np.random.Generator, n: int, schools: list[School]) -> list[dict]:
+def _employers(
+    rng: np.random.Generator, n: int, schools: list[School], today: date
+) -> list[dict]:
     weights = np.array([c[3] for c in CITIES], dtype=float)
     city_idx = rng.choice(len(CITIES), size=n, p=weights / weights.sum())
     school_lat = np.array([s.lat for s in schools])
@@ -227,15 +248,17 @@ def _employers(rng: np.random.Generator, n: int, schools: list[School]) -> list[
                 contact_name=f"Volunteer lead {i + 1}",
                 contact_email=f"contact{i + 1}@employer{i + 1}.example",
                 dbs_checked=bool(rng.random() < 0.7),
-                dbs_renewal_on=date(2027, 1, 1) + timedelta(days=int(rng.integers(0, 700))),
-                insurance_expires_on=date(2026, 12, 1) + timedelta(days=int(rng.integers(0, 500))),
-                risk_assessment_on=date(2026, 1, 1) + timedelta(days=int(rng.integers(0, 330))),
+                dbs_renewal_on=today + timedelta(days=int(rng.integers(31, 731))),
+                insurance_expires_on=today + timedelta(days=int(rng.integers(0, 500))),
+                risk_assessment_on=today - timedelta(days=int(rng.integers(1, 335))),
             )
         )
     return rows
 
 
-def _offers(rng: np.random.Generator, n: int, employers: list[Employer]) -> list[dict]:
+def _offers(
+    rng: np.random.Generator, n: int, employers: list[Employer], period: tuple[date, date]
+) -> list[dict]:
     types = list(TYPES)
     type_w = np.array([TYPES[t][0] for t in types], dtype=float)
     rows = []
@@ -252,7 +275,7 @@ def _offers(rng: np.random.Generator, n: int, employers: list[Employer]) -> list
         else:
             year_min = int(rng.integers(8, 12))
             year_max = int(rng.integers(year_min, 14))
-        earliest, latest = _window(rng, (30, 150))
+        earliest, latest = _window(rng, (30, 150), period)
         challenges = bool(rng.random() < (0.3 if stem else 0.12))
         sen = (
             sorted(set(rng.choice(SEN_CODES, size=int(rng.integers(1, 4)), replace=False)))
@@ -295,7 +318,9 @@ def _offers(rng: np.random.Generator, n: int, employers: list[Employer]) -> list
     return rows
 
 
-def _requests(rng: np.random.Generator, n: int, schools: list[School]) -> list[dict]:
+def _requests(
+    rng: np.random.Generator, n: int, schools: list[School], period: tuple[date, date]
+) -> list[dict]:
     types = list(TYPES)
     type_w = np.array([TYPES[t][0] for t in types], dtype=float)
     size = np.array([max(s.pupils or 300, 100) for s in schools], dtype=float)
@@ -310,7 +335,7 @@ def _requests(rng: np.random.Generator, n: int, schools: list[School]) -> list[d
         pupils = int(rng.integers(lo, hi + 1))
         if special:
             pupils = max(1, pupils // 4)
-        earliest, latest = _window(rng, (45, 180))
+        earliest, latest = _window(rng, (45, 180), period)
         sen: list[str] = []
         if special:
             sen = sorted({str(s) for s in rng.choice(SEN_CODES, size=int(rng.integers(1, 3)))})
@@ -362,10 +387,12 @@ def load_demo(
     rng = np.random.default_rng(seed)
     schools = list(db.session.scalars(select(School).order_by(School.id)))
     if db.session.scalar(select(func.count()).select_from(Employer)) == 0:
-        _bulk(Employer, _employers(rng, size.employers, schools), "Employers")
+        today = clock.today()
+        period = demo_period(today)
+        _bulk(Employer, _employers(rng, size.employers, schools, today), "Employers")
         employers = list(db.session.scalars(select(Employer).order_by(Employer.id)))
-        _bulk(Offer, _offers(rng, size.offers, employers), "Offers")
-        _bulk(EncounterRequest, _requests(rng, size.requests, schools), "Requests")
+        _bulk(Offer, _offers(rng, size.offers, employers, period), "Offers")
+        _bulk(EncounterRequest, _requests(rng, size.requests, schools, period), "Requests")
         db.session.commit()
         # Fresh tables have no planner statistics (and autovacuum may be off): gather them
         # so the first pages are planned for tens of thousands of rows, not a handful.
@@ -375,7 +402,7 @@ def load_demo(
     # are then chosen where its proposals are.
     if db.session.scalar(select(func.count()).select_from(MatchRun)) == 0:
         say("Running the nightly match once...")
-        run = run_matching(utcnow(), kind="demo")
+        run = run_matching(clock.now(), kind="demo")
         db.session.commit()
         say(
             f"Matched {run.figures['pupils_matched']:,} of {run.figures['pupils_requested']:,} "

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 
+from broker import clock
 from broker.extensions import db
 from broker.models import (
     Employer,
@@ -20,7 +21,6 @@ from broker.models import (
     Offer,
     User,
 )
-from broker.services.matching import local_today
 from broker.services.notify import notify
 from broker.services.vetting import EXPIRY_WARNING_DAYS, RISK_ASSESSMENT_VALID_DAYS, expiring_soon
 from broker.templating import label
@@ -37,7 +37,7 @@ ENCOUNTER_REMINDER_DAYS = 3
 
 def expire_stale(now: datetime) -> dict[str, int]:
     """Expire requests and offers whose dates have passed; supersede proposals on them."""
-    today = local_today(now)
+    today = clock.local_date(now)
     requests = list(
         db.session.scalars(
             select(EncounterRequest.id).where(
@@ -110,7 +110,7 @@ def remind_due(now: datetime) -> dict[str, int]:
     Each reminder is queued once (per match and side, per match and agreed date, or per
     vetting item and date), however often the job runs.
     """
-    today = local_today(now)
+    today = clock.local_date(now)
     horizon = today + timedelta(days=CONFIRMATION_DAYS)
     starts = func.coalesce(Match.scheduled_on, Offer.earliest)
     due = db.session.scalars(

@@ -22,6 +22,7 @@ from datetime import date
 
 from sqlalchemy import and_, case, func, select
 
+from broker import clock
 from broker.extensions import db
 from broker.models import (
     ENCOUNTER_TYPES,
@@ -41,16 +42,6 @@ WORKPLACE_TYPES = ("workplace_visit", "work_experience")
 MATCHED_STATUSES = ("proposed", "approved", "accepted")
 # Benchmark 6 is met per key stage: by 16 (years 10-11) and by 18 (years 12-13).
 B6_STAGES = {10: (10, 11), 11: (10, 11), 12: (12, 13), 13: (12, 13)}
-
-
-def school_year_of(day: date) -> int:
-    """Return the school year ``day`` falls in, as the calendar year it starts in."""
-    return day.year if day.month >= 9 else day.year - 1
-
-
-def school_year_bounds(year: int) -> tuple[date, date]:
-    """Return the first and last day of school year ``year`` (1 Sept to 31 Aug)."""
-    return date(year, 9, 1), date(year + 1, 8, 31)
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -113,7 +104,7 @@ def employer_impact(employer: Employer, *, year: int | None = None) -> Impact:
         .where(Offer.employer_id == employer.id)
     )
     if year is not None:
-        first, last = school_year_bounds(year)
+        first, last = clock.school_year_bounds(year)
         query = query.where(Encounter.delivered_on.between(first, last))
     impact = Impact()
     schools: set[int] = set()
@@ -205,7 +196,7 @@ def school_plan(school: School, year: int) -> list[YearPlan]:
     A request counts in the school year its window starts in; a delivered encounter in the
     school year it was delivered in.
     """
-    first, last = school_year_bounds(year)
+    first, last = clock.school_year_bounds(year)
     cells: dict[int, dict[str, Cell]] = {
         y: {t: Cell() for t in ENCOUNTER_TYPES} for y in PLAN_YEAR_GROUPS
     }
@@ -279,7 +270,7 @@ class ReportLine:
 
 def governors_report(school: School, year: int) -> list[ReportLine]:
     """Return what the school's pupils received in school year ``year``, in date order."""
-    first, last = school_year_bounds(year)
+    first, last = clock.school_year_bounds(year)
     rows = db.session.execute(
         select(
             Encounter.id, Encounter.delivered_on, Encounter.pupils_reached,

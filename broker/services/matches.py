@@ -14,6 +14,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from broker import clock
 from broker.extensions import db
 from broker.models import (
     LIVE_MATCH_STATUSES,
@@ -26,7 +27,6 @@ from broker.models import (
     Offer,
     SchoolBlackout,
     User,
-    utcnow,
 )
 from broker.services import audit
 from broker.services import matching as adapter
@@ -216,7 +216,7 @@ def hand_match(
     lock_rows([], [request.id], [offer.id])
     if request.status != "open":
         raise Conflict(f"This request is {request.status}.", field="request")
-    candidate = adapter.pair_allowed(request, offer, adapter.local_today(utcnow()))
+    candidate = adapter.pair_allowed(request, offer, clock.today())
     if candidate is None:
         raise ServiceError(
             "This offer cannot serve this request under the matching rules (type, year group, "
@@ -367,7 +367,7 @@ def schedule_match(match: Match, *, by: User, on: date) -> Match:
         raise Conflict(
             f"This match is {match.status}; a date is agreed once both sides have accepted."
         )
-    if on < adapter.local_today(utcnow()):
+    if on < clock.today():
         raise ServiceError("The date has passed: choose today or a later day.", field="on")
     first, last = common_window(match)
     if not first <= on <= last:
@@ -432,7 +432,7 @@ def record_delivery(
             f"This match is {match.status}; only a confirmed encounter can be "
             "recorded as delivered."
         )
-    if delivered_on > adapter.local_today(utcnow()):
+    if delivered_on > clock.today():
         raise ServiceError(
             "The delivery date cannot be in the future: record delivery after the event.",
             field="delivered_on",

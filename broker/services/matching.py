@@ -22,12 +22,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import and_, func, insert, or_, select, update
 
 import matching as engine
+from broker import clock
 from broker.extensions import db
 from broker.models import (
     LIVE_MATCH_STATUSES,
@@ -41,7 +41,6 @@ from broker.models import (
     School,
     SchoolBlackout,
     User,
-    utcnow,
 )
 from broker.services import audit
 from broker.services.notify import notify
@@ -53,12 +52,10 @@ __all__ = [
     "alternatives_for",
     "cold_spot_requests",
     "load_inputs",
-    "local_today",
     "pair_allowed",
     "propose_for_new_offer",
     "propose_replacements",
     "run_matching",
-    "school_year_start",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,19 +65,6 @@ FORBIDDEN_STATUSES = ("rejected", "declined", "cancelled")
 # Matches that count as a school's encounters this year (the engine's diminishing returns).
 COUNTED_STATUSES = ("accepted", "delivered")
 _CHUNK = 900  # ids per IN (...) list, below SQLite's parameter limit
-
-
-def local_today(now: datetime) -> date:
-    """Return ``now``'s date where the broker works (config ``SCHEDULER_TIMEZONE``)."""
-    tz = ZoneInfo(current_app.config.get("SCHEDULER_TIMEZONE", "Europe/London"))
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=ZoneInfo("UTC"))
-    return now.astimezone(tz).date()
-
-
-def school_year_start(day: date) -> date:
-    """Return the 1 September that starts the school year ``day`` falls in."""
-    return date(day.year if day.month >= 9 else day.year - 1, 9, 1)
 
 
 def weights() -> engine.Weights:
@@ -220,7 +204,7 @@ def _schools(
     """
     if not ids:
         return []
-    year_start = school_year_start(today)
+    year_start = clock.school_year_start(today)
     id_list = sorted(ids)
     where_school = School.id.in_(id_list) if len(id_list) <= _CHUNK else School.id.is_not(None)
     encounters: dict[int, set[int]] = defaultdict(set)
@@ -464,14 +448,14 @@ def run_matching(now: datetime, *, kind: str = "nightly") -> MatchRun:
     run = MatchRun(kind=kind, status="running", started_at=now)
     db.session.add(run)
     db.session.flush()
-    inputs = load_inputs(local_today(now))
+    inputs = load_inputs(clock.local_date(now))
     t1 = time.perf_counter()
     result = _solve(inputs)
     t2 = time.perf_counter()
     changes = _save_proposals(run, result.assignments, inputs.proposals, now)
     db.session.flush()
     t3 = time.perf_counter()
-    cold = refresh_cold_spots(local_today(now), now)
+    cold = refresh_cold_spots(clock.local_date(now), now)
     t4 = time.perf_counter()
     previous = db.session.scalar(
         select(MatchRun.id)
@@ -508,7 +492,7 @@ def run_matching(now: datetime, *, kind: str = "nightly") -> MatchRun:
     _notify_coordinators(run, now)
     seconds = {**run.figures["seconds"], "total": round(time.perf_counter() - t0, 3)}
     run.figures = {**run.figures, "seconds": seconds}
-    run.finished_at = utcnow()
+    run.finished_at = clock.now()
     audit.record(
         "match_run.finished", run, by=None, kind=kind, proposals=run.figures["proposals"], **changes
     )
@@ -586,7 +570,7 @@ def _live_held(column: Any, ids: Iterable[int]) -> dict[int, int]:
 
 def _live_encounters(school_ids: set[int], today: date) -> dict[int, int]:
     """Live matches per school this year that are not already counted as encounters."""
-    year_start = school_year_start(today)
+    year_start = clock.school_year_start(today)
     rows = db.session.execute(
         select(EncounterRequest.school_id, func.count(func.distinct(Match.request_id)))
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
@@ -633,7 +617,7 @@ def _finish_small_run(
     }
     run.changes = changes
     run.status = "finished"
-    run.finished_at = utcnow()
+    run.finished_at = clock.now()
     audit.record(f"match_run.{run.kind}", run, by=by, **changes)
     db.session.flush()
     return list(db.session.scalars(select(Match).where(Match.run_id == run.id).order_by(Match.id)))
@@ -648,8 +632,8 @@ def propose_replacements(match: Match, *, by: User | None) -> list[Match]:
     proposals for a coordinator to approve, recorded as a run of kind ``replacement``.
     """
     t0 = time.perf_counter()
-    now = utcnow()
-    today = local_today(now)
+    now = clock.now()
+    today = clock.local_date(now)
     request, offer = match.request, match.offer
     db.session.flush()
     req_rows = {
@@ -777,8 +761,8 @@ def propose_for_new_offer(offer: Offer, *, by: User | None) -> list[Match]:
     nothing already proposed or approved moves. Returns the new proposals (possibly none).
     """
     t0 = time.perf_counter()
-    now = utcnow()
-    today = local_today(now)
+    now = clock.now()
+    today = clock.local_date(now)
     db.session.flush()
     rows = _offer_rows(today, [Offer.id == offer.id])
     if not rows:

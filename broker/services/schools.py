@@ -10,9 +10,10 @@ import numpy as np
 from sklearn.neighbors import BallTree
 from sqlalchemy import select
 
+from broker import clock
 from broker.extensions import db
 from broker.gias import SchoolRow
-from broker.models import Area, School, utcnow
+from broker.models import Area, School
 
 # A school with fewer than this many other schools within RURAL_RADIUS_KM is counted as
 # rural. There is no open rural-urban flag per school in our data, and school density is
@@ -56,7 +57,7 @@ def import_schools(
     fields of the school list that the school corrected (``local_overrides``) stay as the
     school set them.
     """
-    now = now or utcnow()
+    now = now or clock.now()
     report = ImportReport()
     existing = {s.urn: s for s in db.session.scalars(select(School))}
     areas = {a.name: a for a in db.session.scalars(select(Area))}

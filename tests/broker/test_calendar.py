@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-
 import pytest
 
 from broker.extensions import db
 from broker.models import Encounter
 from broker.services import calendar
+from tests.frozen import at, days
 
 
 @pytest.fixture
 def booked(make_school, make_employer, make_offer, make_request, make_match):
     school = make_school(name="Hillside; Academy, North")
     employer = make_employer(name="Severn Engineering")
-    offer = make_offer(employer=employer, title="Bridges", earliest=date(2027, 1, 4),
-                       latest=date(2027, 3, 31), delivery="at_workplace")
+    offer = make_offer(employer=employer, title="Bridges", earliest=days(34),
+                       latest=days(120), delivery="at_workplace")
     accepted = make_match(offer=offer, request=make_request(
-        school=school, earliest=date(2027, 2, 1), latest=date(2027, 2, 28)), status="accepted")
+        school=school, earliest=days(62), latest=days(89)), status="accepted")
     delivered = make_match(offer=offer, request=make_request(school=school), status="delivered")
-    db.session.add(Encounter(match=delivered, delivered_on=date(2027, 1, 20), pupils_reached=18))
+    db.session.add(Encounter(match=delivered, delivered_on=days(50), pupils_reached=18))
     proposed = make_match(offer=offer, request=make_request(school=school), status="proposed")
     db.session.commit()
     return school, employer, accepted, delivered, proposed
@@ -45,8 +44,8 @@ def test_school_feed_without_login(app, client, booked):
     assert f"match-{proposed.id}@" not in text
     unfolded = text.replace("\r\n ", "")
     # An accepted match without a date spans the overlap of both windows (DTEND exclusive).
-    assert "DTSTART;VALUE=DATE:20270201\r\nDTEND;VALUE=DATE:20270301" in unfolded
-    assert "DTSTART;VALUE=DATE:20270120\r\nDTEND;VALUE=DATE:20270121" in unfolded
+    assert f"DTSTART;VALUE=DATE:{days(62):%Y%m%d}\r\nDTEND;VALUE=DATE:{days(90):%Y%m%d}" in unfolded
+    assert f"DTSTART;VALUE=DATE:{days(50):%Y%m%d}\r\nDTEND;VALUE=DATE:{days(51):%Y%m%d}" in unfolded
     assert "Severn Engineering" in unfolded and "date to agree" in unfolded
     assert "DTSTAMP:" in text
     for line in raw.split(b"\r\n"):
@@ -100,10 +99,10 @@ def test_escape_text():
 
 def test_render_ics_is_stable_for_a_given_time():
     event = calendar.Event("match-1", "Talk", "Line one\nLine two", "Online",
-                           date(2027, 1, 5), date(2027, 1, 5), "accepted")
-    text = calendar.render_ics("Cal", [event], now=datetime(2027, 1, 1, 9, 30, tzinfo=UTC),
+                           days(35), days(35), "accepted")
+    text = calendar.render_ics("Cal", [event], now=at(31, 9, 30),
                                host="broker.example")
-    assert "DTSTAMP:20270101T093000Z\r\n" in text
+    assert f"DTSTAMP:{days(31):%Y%m%d}T093000Z\r\n" in text
     assert "UID:match-1@broker.example\r\n" in text
     assert "DESCRIPTION:Line one\\nLine two\r\n" in text
     assert "STATUS:CONFIRMED" in text

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date
 
 from sqlalchemy import func, select
 
@@ -17,6 +16,7 @@ from broker.extensions import db
 from broker.models import Area, Employer, EncounterRequest, Match, Offer, School, User
 from broker.services.errors import Conflict
 from broker.services.matches import approve_match
+from tests.frozen import days
 
 WAIT = 10.0
 
@@ -44,8 +44,8 @@ def _setup() -> tuple[list[int], int, list[int], int]:
         postcode="SW1A 2AA",
         lat=51.5,
         lon=-0.13,
-        earliest=date(2027, 1, 4),
-        latest=date(2027, 3, 31),
+        earliest=days(34),
+        latest=days(120),
     )
     requests = [
         EncounterRequest(
@@ -53,8 +53,8 @@ def _setup() -> tuple[list[int], int, list[int], int]:
             type="talk",
             year_group=9,
             pupils=20,
-            earliest=date(2027, 1, 1),
-            latest=date(2027, 2, 28),
+            earliest=days(31),
+            latest=days(89),
         )
         for _ in range(2)
     ]

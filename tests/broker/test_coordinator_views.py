@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
+from broker import clock
 from broker.extensions import db
 from broker.models import Match, MatchEvent
 from broker.services import matching as adapter
 from tests.conftest import csrf_token_from
+from tests.frozen import at, days
 
-NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+NOW = at(0, 2)
 
 
 def _vetted(make_employer, **kw):
     return make_employer(
-        insurance_expires_on=date(2028, 1, 1),
-        risk_assessment_on=date(2026, 10, 1),
+        insurance_expires_on=days(396),
+        risk_assessment_on=days(-61),
         dbs_checked=True,
-        dbs_renewal_on=date(2028, 1, 1),
+        dbs_renewal_on=days(396),
         **kw,
     )
 
@@ -234,7 +236,7 @@ def test_gaps(client, auth, world, make_request, make_offer, make_employer, make
     assert "has not looked yet" in html
     assert f"<td>{cold.id}</td>" not in html.split("Schools with no encounter")[0]
     now = datetime.now(UTC)
-    assert adapter.refresh_cold_spots(adapter.local_today(now), now) == 1
+    assert adapter.refresh_cold_spots(clock.local_date(now), now) == 1
     db.session.commit()
     html = client.get("/coordinator/gaps").get_data(as_text=True)
     cold_section = html.split("Cold spots")[1].split("Schools with no encounter")[0]

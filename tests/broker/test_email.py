@@ -8,7 +8,7 @@ from __future__ import annotations
 import email
 import socket
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from email import policy
 
 import pytest
@@ -20,8 +20,7 @@ from broker.models import OutboxMessage
 from broker.services import outbox
 from broker.services.notify import notify
 from jobs import tasks
-
-NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+from tests.frozen import NOW
 
 
 class Inbox:

@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from broker.extensions import db
-from broker.models import AuditEntry, Encounter, Feedback, Offer, OutboxMessage, utcnow
+from broker.models import AuditEntry, Encounter, Feedback, Offer, OutboxMessage
 from tests.conftest import csrf_token_from
-
-TODAY = utcnow().date()
+from tests.frozen import TODAY
 
 
 @pytest.fixture

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
+from broker import clock
 from broker.extensions import db
 from broker.models import Encounter, Feedback, SchoolYearGroup
 from broker.services import impact
+from tests.frozen import TODAY, days
 
-
-def test_school_year_helpers():
-    assert impact.school_year_of(date(2027, 8, 31)) == 2026
-    assert impact.school_year_of(date(2026, 9, 1)) == 2026
-    assert impact.school_year_bounds(2026) == (date(2026, 9, 1), date(2027, 8, 31))
+# The school year the frozen today falls in.
+YEAR = clock.school_year_of(TODAY)
 
 
 def _deliver(match, on, pupils):
@@ -37,9 +34,9 @@ def test_employer_impact(make_employer, make_school, make_offer, make_request, m
     c = make_match(offer=stem_offer, pupils=10, request=make_request(school=well_off))
     make_match(offer=stem_offer, pupils=99, status="accepted")  # not delivered: not counted
     make_match(pupils=50, status="delivered")  # another employer's
-    ea = _deliver(a, date(2027, 2, 1), 30)
-    eb = _deliver(b, date(2027, 3, 1), 18)
-    _deliver(c, date(2026, 3, 1), 10)  # an earlier school year
+    ea = _deliver(a, days(62), 30)
+    eb = _deliver(b, days(90), 18)
+    _deliver(c, days(-275), 10)  # an earlier school year
     db.session.add_all([
         Feedback(encounter=ea, by_role="school", rating=5, pupil_voice_score=4,
                  would_welcome_again=True),
@@ -49,7 +46,7 @@ def test_employer_impact(make_employer, make_school, make_offer, make_request, m
     db.session.commit()
     all_time = impact.employer_impact(employer)
     assert (all_time.encounters, all_time.pupils, all_time.schools) == (3, 58, 2)
-    year = impact.employer_impact(employer, year=2026)
+    year = impact.employer_impact(employer, year=YEAR)
     assert (year.encounters, year.pupils, year.schools) == (2, 48, 2)
     assert year.pupils_disadvantaged == 30 and year.disadvantaged_share == pytest.approx(62.5)
     assert year.rural_share == pytest.approx(62.5) and year.pupils_sen == 30
@@ -66,18 +63,18 @@ def test_school_plan_shows_gaps(make_school, make_request, make_match):
     school = make_school()
     db.session.add(SchoolYearGroup(school_id=school.id, year_group=10, pupils=180))
     db.session.commit()
-    in_year = {"earliest": date(2027, 1, 4), "latest": date(2027, 2, 1)}
+    in_year = {"earliest": days(34), "latest": days(62)}
     make_request(school=school, year_group=8, type="talk", **in_year)  # planned
     visit = make_request(school=school, year_group=10, type="workplace_visit", **in_year)
     make_match(request=visit, status="approved")  # matched
     delivered = make_match(request=make_request(school=school, year_group=10, type="talk",
                                                 **in_year), status="delivered")
-    _deliver(delivered, date(2027, 1, 10), 150)
+    _deliver(delivered, days(40), 150)
     make_request(school=school, year_group=9, type="talk", status="withdrawn", **in_year)
-    make_request(school=school, year_group=12, type="talk", earliest=date(2027, 10, 1),
-                 latest=date(2027, 11, 1))  # next school year
+    make_request(school=school, year_group=12, type="talk", earliest=days(304),
+                 latest=days(335))  # next school year
     make_request(year_group=11, type="mentoring", **in_year)  # another school
-    plans = {p.year_group: p for p in impact.school_plan(school, 2026)}
+    plans = {p.year_group: p for p in impact.school_plan(school, YEAR)}
     assert list(plans) == [8, 9, 10, 11, 12, 13]
     assert plans[8].cells["talk"].state == "planned" and plans[8].b5 == "planned"
     assert plans[8].b6 is None and plans[9].b5 == "gap"
@@ -86,7 +83,7 @@ def test_school_plan_shows_gaps(make_school, make_request, make_match):
     assert plans[10].b6 == "matched" and plans[11].b6 == "matched"  # by 16: years 10-11
     assert plans[12].b5 == "gap" and plans[12].b6 == "gap"
     assert plans[10].pupils_delivered == 150 and plans[10].cohort == 180
-    assert impact.school_plan(school, 2027)[4].b5 == "planned"  # year 12 next year
+    assert impact.school_plan(school, YEAR + 1)[4].b5 == "planned"  # year 12 next year
 
 
 def test_governors_report_and_pages(client, auth, make_user, make_school, make_request,
@@ -96,17 +93,17 @@ def test_governors_report_and_pages(client, auth, make_user, make_school, make_r
     match = make_match(request=make_request(school=school, year_group=11),
                        offer=make_offer(employer=employer, type="mock_interview", stem=False,
                                         challenges_stereotype=True), status="delivered")
-    encounter = _deliver(match, date(2027, 3, 3), 24)
+    encounter = _deliver(match, days(92), 24)
     db.session.add(Feedback(encounter=encounter, by_role="school", rating=4,
                             pupil_voice_score=5))
     db.session.commit()
-    lines = impact.governors_report(school, 2026)
+    lines = impact.governors_report(school, YEAR)
     assert [(li.year_group, li.type, li.employer, li.pupils, li.rating, li.pupil_voice)
             for li in lines] == [(11, "mock_interview", "Severn Engineering", 24, 4, 5)]
-    assert impact.governors_report(school, 2025) == []
+    assert impact.governors_report(school, YEAR - 1) == []
     auth.login(make_user(role="school", school_id=school.id))
-    body = client.get("/school/report?year=2026").get_data(as_text=True)
+    body = client.get(f"/school/report?year={YEAR}").get_data(as_text=True)
     assert "Severn Engineering" in body and "Mock interviews" in body and "4/5" in body
     assert "@media print" in body
-    body = client.get("/school/plan?year=2026").get_data(as_text=True)
+    body = client.get(f"/school/plan?year={YEAR}").get_data(as_text=True)
     assert "D 1" in body and "Gap" in body

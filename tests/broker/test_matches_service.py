@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from broker.extensions import db
-from broker.models import AuditEntry, MatchEvent, OutboxMessage, SchoolBlackout, utcnow
+from broker.models import AuditEntry, MatchEvent, OutboxMessage, SchoolBlackout
 from broker.services import matches as svc
 from broker.services.errors import Conflict, NotAllowed, ServiceError
+from tests.frozen import TODAY, days
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_full_lifecycle_to_feedback(people, match):
     svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=True)
     assert match.status == "accepted"
     encounter = svc.record_delivery(
-        match, by=people["school_user"], delivered_on=date(2026, 11, 2), pupils_reached=18
+        match, by=people["school_user"], delivered_on=days(-29), pupils_reached=18
     )
     assert match.status == "delivered" and encounter.pupils_reached == 18
     feedback = svc.give_feedback(
@@ -125,21 +126,21 @@ def test_reject_needs_reason_and_terminal_states_stay_put(people, match):
 def test_delivery_only_after_acceptance_and_feedback_once(people, match):
     with pytest.raises(Conflict):
         svc.record_delivery(
-            match, by=people["school_user"], delivered_on=date(2026, 11, 2), pupils_reached=10
+            match, by=people["school_user"], delivered_on=days(-29), pupils_reached=10
         )
     svc.approve_match(match, by=people["coordinator"])
     svc.respond_to_match(match, by=people["school_user"], side="school", accept=True)
     svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=True)
     with pytest.raises(ServiceError):
         svc.record_delivery(
-            match, by=people["school_user"], delivered_on=date(2026, 11, 2), pupils_reached=-1
+            match, by=people["school_user"], delivered_on=days(-29), pupils_reached=-1
         )
     with pytest.raises(ServiceError, match="in the future"):
         svc.record_delivery(
-            match, by=people["school_user"], delivered_on=date(2099, 1, 1), pupils_reached=5
+            match, by=people["school_user"], delivered_on=days(26329), pupils_reached=5
         )
     encounter = svc.record_delivery(
-        match, by=people["employer_user"], delivered_on=date(2026, 11, 2), pupils_reached=20
+        match, by=people["employer_user"], delivered_on=days(-29), pupils_reached=20
     )
     svc.give_feedback(encounter, by=people["employer_user"], by_role="employer", rating=4)
     with pytest.raises(Conflict):
@@ -151,7 +152,7 @@ def test_delivery_only_after_acceptance_and_feedback_once(people, match):
 
 @pytest.fixture
 def accepted(people, make_match, make_request, make_offer):
-    today = utcnow().date()
+    today = TODAY
     return make_match(
         request=make_request(
             school=people["school"],
@@ -209,7 +210,7 @@ def test_date_rules(people, accepted, match):
         with pytest.raises(NotAllowed):
             svc.schedule_match(accepted, by=by, on=first)
     with pytest.raises(ServiceError, match="has passed") as caught:
-        svc.schedule_match(accepted, by=people["school_user"], on=utcnow().date() - timedelta(1))
+        svc.schedule_match(accepted, by=people["school_user"], on=days(-1))
     assert caught.value.field == "on"
     for outside in (first - timedelta(days=1), last + timedelta(days=1)):
         with pytest.raises(ServiceError, match="both the offer and the request"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -10,16 +10,17 @@ from broker.extensions import db
 from broker.models import Match, MatchEvent, MatchRun, OutboxMessage, SchoolBlackout
 from broker.services import matching as adapter
 from broker.services.matches import cancel_match
+from tests.frozen import at, days
 
-NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+NOW = at(0, 2)
 
 
 def _vetted(make_employer, **kw):
     return make_employer(
-        insurance_expires_on=date(2028, 1, 1),
-        risk_assessment_on=date(2026, 10, 1),
+        insurance_expires_on=days(396),
+        risk_assessment_on=days(-61),
         dbs_checked=True,
-        dbs_renewal_on=date(2028, 1, 1),
+        dbs_renewal_on=days(396),
         **kw,
     )
 
@@ -34,23 +35,23 @@ def test_load_inputs_uses_remaining_demand_capacity_and_locked(
     make_match(request=req, offer=offer, pupils=10, status="approved")
     make_match(request=req, offer=full, pupils=10, status="accepted")
     make_request(school=school, status="withdrawn")
-    make_request(school=school, latest=date(2026, 11, 30), earliest=date(2026, 11, 1))
+    make_request(school=school, latest=days(-1), earliest=days(-30))
     rejected = make_offer(employer=_vetted(make_employer))
     make_match(request=req, offer=rejected, pupils=5, status="rejected")
     proposal = make_match(request=req, offer=rejected, pupils=5, status="proposed")
     db.session.add(
         SchoolBlackout(
-            school=school, starts_on=date(2027, 1, 10), ends_on=date(2027, 1, 12), reason="exams"
+            school=school, starts_on=days(40), ends_on=days(42), reason="exams"
         )
     )
     db.session.commit()
 
-    inputs = adapter.load_inputs(date(2026, 12, 1))
+    inputs = adapter.load_inputs(days(0))
 
     assert [r.request_id for r in inputs.requests] == [req.id]
     # 10 pupils are held on the full offer (left out), so 20 remain, 10 of them locked here.
     assert inputs.requests[0].pupils == 20
-    assert inputs.requests[0].earliest == date(2027, 1, 1)
+    assert inputs.requests[0].earliest == days(31)
     assert {o.offer_id for o in inputs.offers} == {offer.id, rejected.id}
     assert [(lk.request_id, lk.offer_id, lk.pupils) for lk in inputs.locked] == [
         (req.id, offer.id, 10)
@@ -63,7 +64,7 @@ def test_load_inputs_uses_remaining_demand_capacity_and_locked(
     # The request's accepted match counts once, through its locked row in the engine.
     assert s.encounters_so_far == 0
     assert s.sectors_seen == frozenset({"engineering"})
-    assert s.avoid_dates == ((date(2027, 1, 10), date(2027, 1, 12)),)
+    assert s.avoid_dates == ((days(40), days(42)),)
 
 
 def test_offers_blocked_by_vetting_are_left_out(app, make_request, make_offer, make_employer):
@@ -76,7 +77,7 @@ def test_offers_blocked_by_vetting_are_left_out(app, make_request, make_offer, m
     ok = make_offer(
         type="workplace_visit", delivery="at_workplace", employer=_vetted(make_employer)
     )
-    inputs = adapter.load_inputs(date(2026, 12, 1))
+    inputs = adapter.load_inputs(days(0))
     assert [o.offer_id for o in inputs.offers] == [ok.id]
 
 
@@ -186,7 +187,7 @@ def test_pair_allowed_and_alternatives_use_the_engine_rules(
     good = make_offer(employer=_vetted(make_employer))
     far = make_offer(employer=_vetted(make_employer), lat=55.0, lon=-3.0)
     wrong_year = make_offer(employer=_vetted(make_employer), year_min=11, year_max=13)
-    today = date(2026, 12, 1)
+    today = days(0)
     assert adapter.pair_allowed(req, good, today) is not None
     assert adapter.pair_allowed(req, far, today) is None
     assert adapter.pair_allowed(req, wrong_year, today) is None
@@ -210,7 +211,7 @@ def test_cold_spots_in_an_area_keep_offers_at_the_edge_of_reach(
     north = (54.0 + 24.9 / 111.195, -2.0)
     for lat, lon in (east, north):
         assert 24.0 < float(haversine_km(54.0, -2.0, lat, lon)) < 25.0
-    today = date(2026, 12, 1)
+    today = days(0)
     wanted = []
     for year, (lat, lon), delivery in (
         (8, east, "at_school"), (9, north, "at_school"), (10, (50.5, 1.0), "virtual")

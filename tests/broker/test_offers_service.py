@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -12,15 +11,16 @@ from broker.extensions import db
 from broker.models import AuditEntry
 from broker.services import offers
 from broker.services.errors import ServiceError
+from tests.frozen import days
 
-TODAY = date(2026, 11, 1)
+TODAY = days(-30)
 
 
 @pytest.fixture
 def employer(make_employer):
     return make_employer(
-        insurance_expires_on=date(2028, 1, 1), risk_assessment_on=date(2026, 9, 1),
-        dbs_checked=True, dbs_renewal_on=date(2028, 1, 1),
+        insurance_expires_on=days(396), risk_assessment_on=days(-91),
+        dbs_checked=True, dbs_renewal_on=days(396),
     )
 
 
@@ -32,7 +32,7 @@ def user(make_user, employer):
 def _data(**overrides):
     values = dict(
         title="Bridge building", type="talk", sector="engineering", year_min=8, year_max=11,
-        capacity=30, earliest=date(2027, 1, 4), latest=date(2027, 3, 31), stem=True,
+        capacity=30, earliest=days(34), latest=days(120), stem=True,
         delivery="at_school", max_km=20.0,
     )
     values.update(overrides)
@@ -59,8 +59,8 @@ def test_create_offer_geocodes_its_own_postcode(employer, user):
         ({"year_min": 6}, "year_min", "between 7 and 13"),
         ({"year_max": 14}, "year_max", "between 7 and 13"),
         ({"year_min": 12, "year_max": 9}, "year_max", "Year groups"),
-        ({"earliest": date(2027, 4, 1)}, "latest", "Dates"),
-        ({"latest": date(2026, 10, 1), "earliest": date(2026, 9, 1)}, "latest",
+        ({"earliest": days(121)}, "latest", "Dates"),
+        ({"latest": days(-61), "earliest": days(-91)}, "latest",
          "already passed"),
         ({"postcode": "ZZ99 9ZZ"}, "postcode", "ZZ99 9ZZ"),
         ({"postcode": "not a postcode"}, "postcode", "not a valid UK postcode"),
@@ -130,8 +130,8 @@ def test_pause_reopen_close(employer, user, make_offer, make_match):
 
 
 def test_reopen_refused_when_vetting_lapsed(make_employer, make_user, make_offer):
-    employer = make_employer(insurance_expires_on=date(2026, 10, 1),
-                             risk_assessment_on=date(2026, 9, 1))
+    employer = make_employer(insurance_expires_on=days(-61),
+                             risk_assessment_on=days(-91))
     user = make_user(role="employer", employer_id=employer.id)
     offer = make_offer(employer=employer, type="workplace_visit", status="paused")
     with pytest.raises(ServiceError, match="insurance"):
@@ -139,19 +139,19 @@ def test_reopen_refused_when_vetting_lapsed(make_employer, make_user, make_offer
 
 
 def test_copy_moves_dates_a_year_and_opens(employer, user, make_offer):
-    last_year = make_offer(employer=employer, status="expired", earliest=date(2025, 2, 1),
-                           latest=date(2025, 3, 1), stereotype_note="", sen_support=["autism"])
-    copy = offers.copy_offer(last_year, by=user, today=date(2025, 12, 1))
+    last_year = make_offer(employer=employer, status="expired", earliest=days(-668),
+                           latest=days(-640), stereotype_note="", sen_support=["autism"])
+    copy = offers.copy_offer(last_year, by=user, today=days(-365))
     assert copy.id != last_year.id and copy.copied_from_id == last_year.id
-    assert (copy.earliest, copy.latest) == (date(2026, 2, 1), date(2026, 3, 1))
+    assert (copy.earliest, copy.latest) == (days(-303), days(-275))
     assert copy.status == "open" and copy.sen_support == ["autism"]
     assert copy.title == last_year.title and copy.capacity == last_year.capacity
 
 
 def test_copy_handles_leap_day_and_keeps_moving_until_future(employer, user, make_offer):
-    old = make_offer(employer=employer, earliest=date(2024, 2, 29), latest=date(2024, 3, 10))
-    copy = offers.copy_offer(old, by=user, today=date(2025, 6, 1))
-    assert (copy.earliest, copy.latest) == (date(2026, 2, 28), date(2026, 3, 10))
+    old = make_offer(employer=employer, earliest=days(-1006), latest=days(-996))
+    copy = offers.copy_offer(old, by=user, today=days(-548))
+    assert (copy.earliest, copy.latest) == (days(-276), days(-266))
 
 
 def test_offers_query_filters_and_sorts_in_sql(employer, make_offer):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from sqlalchemy import select
 
@@ -11,8 +9,9 @@ from broker.extensions import db
 from broker.models import AuditEntry, SchoolYearGroup
 from broker.services import requests
 from broker.services.errors import ServiceError
+from tests.frozen import days
 
-TODAY = date(2026, 11, 1)
+TODAY = days(-30)
 
 
 @pytest.fixture
@@ -29,8 +28,8 @@ def user(make_user, school):
 
 
 def _data(**overrides):
-    values = dict(type="talk", year_group=9, pupils=60, earliest=date(2027, 1, 1),
-                  latest=date(2027, 2, 28))
+    values = dict(type="talk", year_group=9, pupils=60, earliest=days(31),
+                  latest=days(89))
     values.update(overrides)
     return requests.RequestData(**values)
 
@@ -50,8 +49,8 @@ def test_create_request(school, user):
         ({"pupils": 121}, "pupils", "year 9 has 120 pupils"),
         ({"year_group": 6}, "year_group", "between 7 and 13"),
         ({"year_group": 14}, "year_group", "between 7 and 13"),
-        ({"earliest": date(2027, 3, 1)}, "latest", "Window"),
-        ({"earliest": date(2026, 9, 1), "latest": date(2026, 10, 1)}, "latest",
+        ({"earliest": days(90)}, "latest", "Window"),
+        ({"earliest": days(-91), "latest": days(-61)}, "latest",
          "already passed"),
         ({"type": "party"}, "type", "party"),
         ({"sen_needs": ["x"]}, "sen_needs", "x"),

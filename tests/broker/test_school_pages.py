@@ -3,7 +3,7 @@ delivery and feedback, and object-level access."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -16,12 +16,10 @@ from broker.models import (
     Feedback,
     SchoolBlackout,
     SchoolYearGroup,
-    utcnow,
 )
 from broker.services.profiles import avoid_dates
 from tests.conftest import csrf_token_from
-
-TODAY = utcnow().date()
+from tests.frozen import TODAY, days
 
 
 @pytest.fixture
@@ -95,12 +93,13 @@ def test_year_groups_set_change_and_clear(client, me, school, no_csrf):
 
 def test_dates_to_avoid_added_listed_and_removed(client, me, school, no_csrf):
     response = client.post("/school/profile/blackouts", data={
-        "starts_on": "2027-05-10", "ends_on": "2027-06-20", "reason": "Exam season"})
+        "starts_on": days(160).isoformat(), "ends_on": days(201).isoformat(),
+        "reason": "Exam season"})
     assert response.status_code == 302
     assert "Exam season" in client.get("/school/profile").get_data(as_text=True)
-    assert avoid_dates([school.id]) == {school.id: [(date(2027, 5, 10), date(2027, 6, 20))]}
+    assert avoid_dates([school.id]) == {school.id: [(days(160), days(201))]}
     response = client.post("/school/profile/blackouts", data={
-        "starts_on": "2027-05-10", "ends_on": "2027-05-01", "reason": "INSET"})
+        "starts_on": days(160).isoformat(), "ends_on": days(151).isoformat(), "reason": "INSET"})
     assert response.status_code == 400
     assert "The last day comes before the first day" in response.get_data(as_text=True)
     blackout = db.session.scalar(select(SchoolBlackout))
@@ -251,8 +250,8 @@ def test_another_schools_requests_and_matches_answer_404(client, me, make_reques
     other = make_school(name="Other School")
     their_request = make_request(school=other, notes="Their private notes")
     their_match = make_match(request=their_request, status="approved")
-    blackout = SchoolBlackout(school_id=other.id, starts_on=date(2027, 1, 1),
-                              ends_on=date(2027, 1, 2), reason="Trip")
+    blackout = SchoolBlackout(school_id=other.id, starts_on=days(31),
+                              ends_on=days(32), reason="Trip")
     db.session.add(blackout)
     db.session.commit()
     for url in (f"/school/requests/{their_request.id}/edit", f"/school/matches/{their_match.id}"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,8 +11,9 @@ from broker.extensions import db
 from broker.models import Employer, Offer
 from broker.services import vetting
 from broker.services.errors import ServiceError
+from tests.frozen import at, days
 
-TODAY = date(2027, 1, 10)
+TODAY = days(40)
 
 
 def _vetted(**overrides):
@@ -88,7 +89,7 @@ def test_offers_blocked_by_vetting_matches_the_python_rule(make_employer, make_o
         for offer_type in ("talk", "workplace_visit", "work_experience", "mentoring"):
             offers[name, offer_type] = make_offer(employer=employer, type=offer_type)
     paused = make_offer(employer=no_insurance, type="work_experience", status="paused")
-    blocked = vetting.offers_blocked_by_vetting(datetime(2027, 1, 10, 3, 0))
+    blocked = vetting.offers_blocked_by_vetting(at(40, 3))
     expected = {
         o.id for (name, offer_type), o in offers.items()
         if vetting.missing_for(o.employer, offer_type, TODAY)

@@ -9,6 +9,8 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
+from broker import clock
+
 from .conftest import LiveServer
 from .pages import Browser
 
@@ -37,7 +39,7 @@ def test_school_asks_for_an_encounter(browser: Browser, live_server: LiveServer)
     _click_link(browser, "Ask for an encounter")
     assert browser.path == "/school/requests/new"
 
-    earliest = date.today() + timedelta(days=60)
+    earliest = clock.today() + timedelta(days=60)
     latest = earliest + timedelta(days=25)
     Select(browser.find("select#type")).select_by_value("mock_interview")
     browser.type_into("input#year_group", "11")

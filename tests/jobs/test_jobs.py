@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,16 +12,17 @@ from broker.models import EncounterRequest, JobLease, Match, MatchRun, Offer, Ou
 from jobs import tasks
 from jobs.registry import JOBS
 from jobs.runner import acquire_lease, run_job
+from tests.frozen import at, days
 
-NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+NOW = at(0, 2)
 
 
 def _vetted(make_employer, **kw):
     return make_employer(
-        insurance_expires_on=date(2028, 1, 1),
-        risk_assessment_on=date(2026, 10, 1),
+        insurance_expires_on=days(396),
+        risk_assessment_on=days(-61),
         dbs_checked=True,
-        dbs_renewal_on=date(2028, 1, 1),
+        dbs_renewal_on=days(396),
         **kw,
     )
 
@@ -36,7 +37,7 @@ def test_cli_runs_the_match_now(app, make_request, make_offer, make_employer):
     make_request()
     make_offer(employer=_vetted(make_employer))
     result = app.test_cli_runner().invoke(
-        args=["jobs", "run", "match", "--now", "2026-12-01T02:00:00"]
+        args=["jobs", "run", "match", "--now", NOW.isoformat()]
     )
     assert result.exit_code == 0, result.output
     assert "match:" in result.output
@@ -79,15 +80,15 @@ def test_lease_is_released_after_a_run_and_after_a_failure(app, monkeypatch):
 def test_an_expired_lease_can_be_taken(app):
     assert acquire_lease("remind", "dead-process", 60)
     lease = db.session.get(JobLease, "remind")
-    lease.expires_at = datetime(2020, 1, 1, tzinfo=UTC)
+    lease.expires_at = NOW - timedelta(days=1)
     db.session.commit()
     assert acquire_lease("remind", "me", 60)
 
 
 def test_expire(app, make_request, make_offer, make_match, make_employer):
-    old_req = make_request(earliest=date(2026, 10, 1), latest=date(2026, 11, 30))
+    old_req = make_request(earliest=days(-61), latest=days(-1))
     live_req = make_request()
-    old_offer = make_offer(earliest=date(2026, 10, 1), latest=date(2026, 11, 30))
+    old_offer = make_offer(earliest=days(-61), latest=days(-1))
     live_offer = make_offer(employer=_vetted(make_employer))
     stale1 = make_match(request=old_req, offer=live_offer)
     stale2 = make_match(request=live_req, offer=old_offer)
@@ -110,29 +111,29 @@ def test_expire(app, make_request, make_offer, make_match, make_employer):
 
 def test_remind(app, make_request, make_offer, make_match, make_employer, make_user, make_school):
     school = make_school()
-    employer = make_employer(insurance_expires_on=date(2026, 12, 20), risk_assessment_on=None)
+    employer = make_employer(insurance_expires_on=days(19), risk_assessment_on=None)
     school_user = make_user(role="school", school_id=school.id)
     employer_user = make_user(role="employer", employer_id=employer.id)
     soon = make_match(
         request=make_request(school=school),
-        offer=make_offer(employer=employer, earliest=date(2026, 12, 5)),
+        offer=make_offer(employer=employer, earliest=days(4)),
         status="approved",
         employer_response="accepted",
     )
     make_match(  # starts in three weeks: not yet
         request=make_request(school=school),
-        offer=make_offer(employer=employer, earliest=date(2026, 12, 22)),
+        offer=make_offer(employer=employer, earliest=days(21)),
         status="approved",
     )
     make_match(  # scheduled in 3 days and both accepted: nothing to chase
         request=make_request(school=school),
         offer=make_offer(employer=employer),
         status="approved",
-        scheduled_on=date(2026, 12, 4),
+        scheduled_on=days(3),
         school_response="accepted",
         employer_response="accepted",
     )
-    make_employer(contact_email="far@example.org", insurance_expires_on=date(2027, 6, 1))
+    make_employer(contact_email="far@example.org", insurance_expires_on=days(182))
     counts = tasks.remind(NOW)
     assert counts == {"confirmations": 1, "encounters": 0, "vetting": 1}
     mail = {(m.to_email, m.template) for m in db.session.scalars(select(OutboxMessage))}
@@ -143,7 +144,7 @@ def test_remind(app, make_request, make_offer, make_match, make_employer, make_u
     body = db.session.scalars(
         select(OutboxMessage.body_text).where(OutboxMessage.template == "confirm_reminder")
     ).one()
-    assert "05 December 2026" in body and str(soon.pupils) in body
+    assert f"{days(4):%d %B %Y}" in body and str(soon.pupils) in body
     # Running again (the next morning) queues nothing new.
     assert tasks.remind(NOW + timedelta(days=1)) == {
         "confirmations": 0,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -16,6 +15,7 @@ from broker.extensions import db
 from broker.models import JobLease
 from jobs.registry import JobSpec
 from jobs.runner import run_job
+from tests.frozen import at
 
 WAIT = 10.0  # seconds; every wait below is bounded so nothing can hang
 
@@ -30,7 +30,7 @@ def _race(app, spec: JobSpec, n: int = 2, skipped: threading.Event | None = None
             with app.app_context():
                 barrier.wait()
                 outcome = run_job(
-                    spec, datetime(2026, 12, 1, 2, tzinfo=UTC), holder=f"scheduler-{i}"
+                    spec, at(0, 2), holder=f"scheduler-{i}"
                 )
                 outcomes.append(outcome)
                 if not outcome.ran and skipped is not None:
