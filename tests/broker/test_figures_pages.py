@@ -428,3 +428,17 @@ def test_one_of_a_thing_is_singular_on_pages_and_in_emails(client, auth, make_us
     message = notify("x@example.org", "match_approved", subject="s", dedupe_key="k",
                      match=match)
     assert f"for 1 Year {match.request.year_group} pupil\n" in message.body_text
+
+
+def test_one_of_a_thing_is_singular_in_service_messages(make_match, make_offer, make_request):
+    from broker.services import calendar
+    from broker.services.errors import ServiceError
+    from broker.services.matches import check_room
+
+    offer = make_offer(capacity=1)
+    match = make_match(offer=offer, status="accepted", pupils=1)
+    (event,) = calendar.school_events(match.request.school)
+    assert f"(year {match.request.year_group}, 1 pupil)" in event.summary
+    with pytest.raises(ServiceError) as refused:
+        check_room(offer, make_request(pupils=1), 1)
+    assert refused.value.message.endswith("has only 0 of 1 place left; 1 pupil does not fit.")
