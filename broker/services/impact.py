@@ -317,7 +317,13 @@ def school_plan(school: School, year: int) -> list[YearPlan]:
             EncounterRequest.year_group, EncounterRequest.type, Match.status, func.count(Match.id)
         )
         .join(Match, Match.request_id == EncounterRequest.id)
-        .where(in_year, Match.status.in_(("proposed", *MATCHED_STATUSES)))
+        .where(
+            in_year,
+            Match.status.in_(("proposed", *MATCHED_STATUSES)),
+            # An IN over the school's requests lets the planner use (status, request_id)
+            # instead of walking every proposal in the country.
+            Match.request_id.in_(select(EncounterRequest.id).where(in_year)),
+        )
         .group_by(EncounterRequest.year_group, EncounterRequest.type, Match.status)
     ):
         if status == "proposed":
