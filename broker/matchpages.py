@@ -77,10 +77,12 @@ class ScheduleForm(FlaskForm):
 
 
 class FeedbackForm(FlaskForm):
+    # Starts empty: a rating the user did not choose must not be recorded as 5/5.
     rating = SelectField(
         "How useful was it? (1 poor - 5 excellent)",
-        choices=choices(("5", "4", "3", "2", "1"), {}),
-        validators=[InputRequired()],
+        choices=choices(("", "5", "4", "3", "2", "1"), {"": "Choose a rating"}),
+        validators=[InputRequired(message="Choose a rating from 1 (poor) to 5 (excellent).")],
+        default="",
     )
     would_welcome_again = SelectField(
         "Would you work with them again?",

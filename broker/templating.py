@@ -1,4 +1,8 @@
-"""Jinja filters and globals shared by every template."""
+"""Jinja filters and globals shared by every template.
+
+The words themselves live in :mod:`broker.wording` so that services can use them without
+importing anything of the web layer; this module only registers them.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +10,9 @@ from urllib.parse import urlencode
 
 from flask import Flask, request
 
-LABELS = {
-    "talk": "Employer talk",
-    "careers_fair": "Careers fair",
-    "workplace_visit": "Workplace visit",
-    "work_experience": "Work experience",
-    "mentoring": "Mentoring",
-    "mock_interview": "Mock interviews",
-    "enterprise_challenge": "Enterprise challenge",
-    "cv_workshop": "CV workshop",
-    "mobility": "Physical / mobility",
-    "autism": "Autism",
-    "hearing": "Hearing impairment",
-    "visual": "Visual impairment",
-    "learning": "Learning difficulty",
-    "semh": "Social, emotional and mental health",
-    "mainstream": "Mainstream",
-    "special": "Special school",
-    "ap": "Alternative provision / PRU",
-    "at_school": "At the school",
-    "at_workplace": "At the workplace",
-    "virtual": "Online",
-    "public_sector": "Public sector",
-    "training_provider": "Training or apprenticeship provider",
-}
+from broker.wording import LABELS, label, plural
 
-
-def label(value: object) -> str:
-    """Return a person-readable label for a vocabulary code."""
-    text = str(value)
-    return LABELS.get(text, text.replace("_", " ").capitalize())
+__all__ = ["LABELS", "distance", "label", "plural", "register_template_helpers", "url_with"]
 
 
 def url_with(**changes: object) -> str:
@@ -49,7 +26,22 @@ def url_with(**changes: object) -> str:
     return request.path + ("?" + urlencode(args) if args else "")
 
 
+def distance(match: object) -> str:
+    """Return how far a match's pupils or employer travel, or "Online" for a virtual offer.
+
+    A virtual encounter involves no travel, so the straight-line distance between the two
+    postcodes (which the matcher still records) means nothing to either side.
+    """
+    offer = getattr(match, "offer", None)
+    if offer is not None and getattr(offer, "delivery", None) == "virtual":
+        return "Online: no travel"
+    km = getattr(match, "km", None)
+    return "—" if km is None else f"{km:.1f} km"
+
+
 def register_template_helpers(app: Flask) -> None:
     """Make the helpers above available in every template."""
     app.add_template_filter(label, "label")
+    app.add_template_filter(plural, "plural")
+    app.add_template_filter(distance, "distance")
     app.add_template_global(url_with, "url_with")

@@ -672,7 +672,7 @@ class Problem:
                 else f"school has had {enc} encounter{'s' if enc > 1 else ''} this year"
             )
         special_text = {1: "special school"}
-        cold_text = f" offers within {w.cold_spot_km:.0f} km)"
+        cold_text = f" within {w.cold_spot_km:.0f} km)"
         dist = [
             "virtual" if v else f"{k:.0f} km"
             for v, k in zip(off.virtual[offer].tolist(), km.tolist(), strict=True)
@@ -706,7 +706,8 @@ class Problem:
             if variety:
                 parts.append("new sector for the school")
             if cold:
-                parts.append(f"cold spot ({self.s_near_offers[s]}{cold_text}")
+                near = int(self.s_near_offers[s])
+                parts.append(f"cold spot ({near} offer{'' if near == 1 else 's'}{cold_text}")
             if stable:
                 parts.append("proposed last run")
             parts.append(enc_text[s])

@@ -15,9 +15,9 @@ from broker.auth.access import role_guard
 from broker.cli import load_schools
 from broker.extensions import db
 from broker.gias import SchoolFileError
-from broker.models import Area, Employer, EncounterRequest, Match, Offer, School, User
+from broker.models import Area, School, User
 from broker.pagination import paginate
-from broker.services import accounts, audit
+from broker.services import accounts, audit, figures
 from broker.services.errors import ServiceError
 
 bp = Blueprint("admin", __name__)
@@ -26,19 +26,7 @@ bp.before_request(role_guard("admin"))
 
 @bp.get("/")
 def dashboard():
-    counts = {
-        label: db.session.scalar(select(func.count()).select_from(model))
-        for label, model in [
-            ("Schools", School),
-            ("Employers", Employer),
-            ("Offers", Offer),
-            ("Requests", EncounterRequest),
-            ("Matches", Match),
-            ("Users", User),
-            ("Areas", Area),
-        ]
-    }
-    return render_template("admin/dashboard.html", counts=counts)
+    return render_template("admin/dashboard.html", counts=figures.site_counts())
 
 
 @bp.get("/users")

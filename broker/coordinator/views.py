@@ -24,6 +24,7 @@ from broker.services import coordination, figures
 from broker.services import matching as adapter
 from broker.services.errors import ServiceError
 from broker.services.matches import approve_match, hand_match, reject_match
+from broker.wording import plural
 
 bp = Blueprint("coordinator", __name__)
 bp.before_request(role_guard("coordinator", "admin"))
@@ -103,7 +104,10 @@ def approve(match_id: int):
         flash(exc.message, "error")
     else:
         db.session.commit()
-        flash(f"Approved: {match.pupils} pupils with {match.offer.employer.name}.", "success")
+        flash(
+            f"Approved: {plural(match.pupils, 'pupil')} with {match.offer.employer.name}.",
+            "success",
+        )
     return redirect(request.form.get("next") or url_for(".queue"))
 
 
@@ -172,7 +176,8 @@ def bulk_approve():
             return redirect(url_for(".bulk_approve", **filters.as_args()))
         db.session.commit()
         flash(
-            f"Approved {len(result.approved)} matches for {result.pupils} pupils"
+            f"Approved {plural(len(result.approved), 'match')} for "
+            f"{plural(result.pupils, 'pupil')}"
             + (f"; {len(result.skipped)} skipped" if result.skipped else "")
             + ".",
             "success",
@@ -213,7 +218,10 @@ def run_detail(run_id: int):
             select(Match.status, func.count()).where(Match.run_id == run.id).group_by(Match.status)
         )
     }
-    return render_template("coordinator/run.html", run=run, counts=counts)
+    return render_template(
+        "coordinator/run.html", run=run, counts=counts,
+        figures=figures.run_figures(run.figures or {}),
+    )
 
 
 @bp.get("/gaps")

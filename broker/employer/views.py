@@ -354,6 +354,8 @@ def impact_page():
         impact=impact.employer_impact(employer, year=year),
         this_year=clock.school_year_of(_today()),
         threshold=impact.DISADVANTAGED_FSM_PCT,
+        rural_neighbours=impact.RURAL_MAX_NEIGHBOURS,
+        rural_km=impact.RURAL_RADIUS_KM,
     )
 
 

@@ -24,7 +24,7 @@ from broker.extensions import db
 from broker.models import Employer, EncounterRequest, Match, Offer, School, User
 from broker.services import audit
 from broker.services.matches import common_window
-from broker.templating import label
+from broker.wording import label, plural
 
 FEED_STATUSES = ("accepted", "delivered")
 _SALT = "broker.calendar-feed"
@@ -148,7 +148,8 @@ def _event(match: Match, *, for_school: bool) -> Event:
     start, end = _dates(match)
     undated = match.encounter is None and match.scheduled_on is None
     other = employer.name if for_school else school.name
-    summary = f"{label(offer.type)}: {other} (year {request.year_group}, {match.pupils} pupils)"
+    pupils = plural(match.pupils, "pupil")
+    summary = f"{label(offer.type)}: {other} (year {request.year_group}, {pupils})"
     if undated:
         summary += " - date to agree"
     if match.status == "delivered":

@@ -28,6 +28,7 @@ from broker.models import (
 from broker.pagination import Page, paginate
 from broker.services.errors import Conflict, NotAllowed
 from broker.services.matches import approve_match, lock_rows
+from broker.wording import plural
 
 __all__ = [
     "BulkResult",
@@ -163,7 +164,7 @@ def approve_filtered(user: User, filters: QueueFilters, *, expected: int) -> Bul
     matches = list(db.session.scalars(queue_query(user, filters).limit(BULK_LIMIT + 1)))
     if len(matches) != expected:
         raise Conflict(
-            f"The selection now holds {len(matches)} proposals, not {expected}; "
+            f"The selection now holds {plural(len(matches), 'proposal')}, not {expected}; "
             "check it again before approving."
         )
     if len(matches) > BULK_LIMIT:

@@ -23,7 +23,7 @@ from broker.models import (
 )
 from broker.services.notify import notify
 from broker.services.vetting import EXPIRY_WARNING_DAYS, RISK_ASSESSMENT_VALID_DAYS, expiring_soon
-from broker.templating import label
+from broker.wording import label
 
 __all__ = ["CONFIRMATION_DAYS", "ENCOUNTER_REMINDER_DAYS", "expire_stale", "remind_due"]
 

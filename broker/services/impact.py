@@ -7,11 +7,18 @@ Definitions used on these pages:
   free school meals. Nationally about a quarter of secondary pupils are eligible (DfE,
   2024/25), and 30 % is roughly where the top quarter of secondary schools begins, so the
   threshold is fixed rather than recomputed from whichever schools happen to be loaded.
-- **Rural school**: ``School.rural`` (few other schools within reach; see services.schools).
+- **Rural school**: ``School.rural``: fewer than :data:`RURAL_MAX_NEIGHBOURS` other schools
+  within :data:`RURAL_RADIUS_KM` km (see services.schools).
 - **Gatsby benchmark 5** (encounters with employers): every year group 8-13 should have at
   least one encounter with an employer each school year.
 - **Gatsby benchmark 6** (experiences of workplaces): by 16 (years 10-11) every pupil should
-  have had a workplace visit or work experience, and by 18 (years 12-13) one more.
+  have had a workplace visit or work experience, and by 18 (years 12-13) one more. It is
+  judged per cohort: Year 11 meets it with what they had in Year 10 last school year.
+- **Booked** ("Matched"): a match a coordinator approved or both sides accepted, not yet
+  delivered. A proposal is not booked.
+- **Pupil places**: pupils counted once for every encounter they took part in (two talks to
+  the same 150 pupils are 300 places). Pupils are counted in cohorts, never by name, so how
+  many *different* pupils took part is known only to be at least the largest group.
 """
 
 from __future__ import annotations
@@ -35,11 +42,32 @@ from broker.models import (
     School,
     SchoolYearGroup,
 )
+from broker.services.schools import RURAL_MAX_NEIGHBOURS, RURAL_RADIUS_KM
+
+__all__ = [
+    "DISADVANTAGED_FSM_PCT",
+    "MATCHED_STATUSES",
+    "PLAN_YEAR_GROUPS",
+    "RURAL_MAX_NEIGHBOURS",
+    "RURAL_RADIUS_KM",
+    "WORKPLACE_TYPES",
+    "Cell",
+    "Impact",
+    "ReportLine",
+    "YearPlan",
+    "employer_impact",
+    "governors_report",
+    "school_plan",
+]
 
 DISADVANTAGED_FSM_PCT = 30.0
 PLAN_YEAR_GROUPS = tuple(range(8, 14))
 WORKPLACE_TYPES = ("workplace_visit", "work_experience")
-MATCHED_STATUSES = ("proposed", "approved", "accepted")
+# Booked but not yet delivered: "Matched" on the plan and the report. A proposal is not
+# booked until a coordinator approves it.
+MATCHED_STATUSES = ("approved", "accepted")
+# Matches that hold a request's pupils for good (a request they fill is no longer planned).
+HOLDING_STATUSES = (*MATCHED_STATUSES, "delivered")
 # Benchmark 6 is met per key stage: by 16 (years 10-11) and by 18 (years 12-13).
 B6_STAGES = {10: (10, 11), 11: (10, 11), 12: (12, 13), 13: (12, 13)}
 
@@ -65,7 +93,9 @@ class Impact:
     rating: float | None = None
     pupil_voice: float | None = None
     welcome_again: float | None = None
-    feedback_count: int = 0
+    feedback_count: int = 0  # schools' feedback forms, each with a teacher's rating
+    pupil_voice_count: int = 0  # of those, how many gave the pupils' own score
+    welcome_again_count: int = 0  # of those, how many said yes or no (not "not sure")
     by_type: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -109,9 +139,7 @@ def employer_impact(employer: Employer, *, year: int | None = None) -> Impact:
     impact = Impact()
     schools: set[int] = set()
     by_type: dict[str, int] = defaultdict(int)
-    encounter_ids = []
     for row in db.session.execute(query):
-        encounter_ids.append(row.id)
         impact.encounters += 1
         impact.pupils += row.pupils_reached
         schools.add(row.school_id)
@@ -130,8 +158,10 @@ def employer_impact(employer: Employer, *, year: int | None = None) -> Impact:
             impact.stereotype_goals_met += bool(row.challenges_stereotype)
     impact.schools = len(schools)
     impact.by_type = {t: by_type[t] for t in ENCOUNTER_TYPES if by_type.get(t)}
-    if encounter_ids:
-        # The schools' view of the employer: their feedback, not the employer's own.
+    if impact.encounters:
+        # The schools' view of the employer: their feedback, not the employer's own. A
+        # subquery, not a list of ids, keeps a large employer under SQLite's variable limit.
+        encounter_ids = query.with_only_columns(Encounter.id).scalar_subquery()
         fb = db.session.execute(
             select(
                 func.count(Feedback.id),
@@ -139,9 +169,12 @@ def employer_impact(employer: Employer, *, year: int | None = None) -> Impact:
                 func.avg(Feedback.pupil_voice_score),
                 func.sum(case((Feedback.would_welcome_again.is_(True), 1), else_=0)),
                 func.count(Feedback.would_welcome_again),
+                func.count(Feedback.pupil_voice_score),
             ).where(Feedback.encounter_id.in_(encounter_ids), Feedback.by_role == "school")
         ).one()
         impact.feedback_count = int(fb[0] or 0)
+        impact.welcome_again_count = int(fb[4] or 0)
+        impact.pupil_voice_count = int(fb[5] or 0)
         impact.rating = round(float(fb[1]), 1) if fb[1] is not None else None
         impact.pupil_voice = round(float(fb[2]), 1) if fb[2] is not None else None
         impact.welcome_again = _share(int(fb[3] or 0), int(fb[4] or 0))
@@ -150,12 +183,20 @@ def employer_impact(employer: Employer, *, year: int | None = None) -> Impact:
 
 @dataclass
 class Cell:
-    """One year group and one encounter type in a school's plan."""
+    """One year group and one encounter type in a school's plan for a school year.
+
+    ``planned`` counts open requests not yet fully booked, ``proposed`` the matcher's or a
+    coordinator's proposals still awaiting a coordinator (not booked), ``matched`` the booked
+    matches (approved or accepted) not yet delivered, and ``delivered`` the encounters
+    delivered in the year, with their pupil places and the largest single group.
+    """
 
     planned: int = 0
+    proposed: int = 0
     matched: int = 0
     delivered: int = 0
-    pupils_delivered: int = 0
+    pupil_places: int = 0
+    largest: int = 0
 
     @property
     def state(self) -> str:
@@ -177,10 +218,26 @@ class YearPlan:
     cells: dict[str, Cell]
     b5: str = "gap"
     b6: str | None = None  # None for years 8-9, where benchmark 6 sets no expectation yet
+    # Benchmark 6 met by a workplace experience this cohort had last school year.
+    b6_last_year: bool = False
 
     @property
-    def pupils_delivered(self) -> int:
-        return sum(c.pupils_delivered for c in self.cells.values())
+    def pupil_places(self) -> int:
+        """Pupils counted once per delivered encounter: two talks to 150 pupils are 300."""
+        return sum(c.pupil_places for c in self.cells.values())
+
+    @property
+    def pupils_at_least(self) -> int:
+        """The fewest different pupils the year's encounters can have reached: the largest.
+
+        Encounters count cohorts, not names, so two encounters of 150 pupils may have been
+        the same 150; at least the largest group was reached.
+        """
+        return max((c.largest for c in self.cells.values()), default=0)
+
+    @property
+    def proposed(self) -> int:
+        return sum(c.proposed for c in self.cells.values())
 
 
 def _best(states: list[str]) -> str:
@@ -190,11 +247,40 @@ def _best(states: list[str]) -> str:
     return "gap"
 
 
+def _delivered(school: School, year: int) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """Return encounters delivered in school year ``year`` per (year group, type).
+
+    Each value is (encounters, pupil places, the largest single group).
+    """
+    first, last = clock.school_year_bounds(year)
+    rows = db.session.execute(
+        select(
+            EncounterRequest.year_group, EncounterRequest.type, func.count(Encounter.id),
+            func.sum(Encounter.pupils_reached), func.max(Encounter.pupils_reached),
+        )
+        .join(Match, Match.request_id == EncounterRequest.id)
+        .join(Encounter, Encounter.match_id == Match.id)
+        .where(
+            EncounterRequest.school_id == school.id,
+            EncounterRequest.year_group.in_(PLAN_YEAR_GROUPS),
+            Encounter.delivered_on.between(first, last),
+        )
+        .group_by(EncounterRequest.year_group, EncounterRequest.type)
+    )
+    return {
+        (y, t): (int(n), int(places or 0), int(largest or 0))
+        for y, t, n, places, largest in rows
+    }
+
+
 def school_plan(school: School, year: int) -> list[YearPlan]:
     """Return, per year group 8-13, what is planned, matched and delivered in school year ``year``.
 
     A request counts in the school year its window starts in; a delivered encounter in the
-    school year it was delivered in.
+    school year it was delivered in. Only approved or accepted matches are booked
+    ("matched"); a proposal still awaits a coordinator, so its request stays planned.
+    Benchmark 6 is judged per cohort: this year's Year 11 were last year's Year 10, so a
+    workplace experience they had then counts for them (and likewise Year 13).
     """
     first, last = clock.school_year_bounds(year)
     cells: dict[int, dict[str, Cell]] = {
@@ -205,35 +291,49 @@ def school_plan(school: School, year: int) -> list[YearPlan]:
         EncounterRequest.earliest.between(first, last),
         EncounterRequest.year_group.in_(PLAN_YEAR_GROUPS),
     )
+    # Pupils that booked or delivered matches hold on each of the year's requests.
+    held = (
+        select(Match.request_id, func.sum(Match.pupils).label("pupils"))
+        .where(
+            Match.status.in_(HOLDING_STATUSES),
+            Match.request_id.in_(select(EncounterRequest.id).where(in_year)),
+        )
+        .group_by(Match.request_id)
+        .subquery()
+    )
     for y, t, n in db.session.execute(
         select(EncounterRequest.year_group, EncounterRequest.type, func.count())
-        .where(in_year, EncounterRequest.status == "open")
+        .outerjoin(held, held.c.request_id == EncounterRequest.id)
+        .where(
+            in_year,
+            EncounterRequest.status == "open",
+            func.coalesce(held.c.pupils, 0) < EncounterRequest.pupils,
+        )
         .group_by(EncounterRequest.year_group, EncounterRequest.type)
     ):
         cells[y][t].planned = n
-    for y, t, n in db.session.execute(
-        select(EncounterRequest.year_group, EncounterRequest.type, func.count(Match.id))
-        .join(Match, Match.request_id == EncounterRequest.id)
-        .where(in_year, Match.status.in_(MATCHED_STATUSES))
-        .group_by(EncounterRequest.year_group, EncounterRequest.type)
-    ):
-        cells[y][t].matched = n
-    for y, t, n, pupils in db.session.execute(
+    for y, t, status, n in db.session.execute(
         select(
-            EncounterRequest.year_group, EncounterRequest.type, func.count(Encounter.id),
-            func.sum(Encounter.pupils_reached),
+            EncounterRequest.year_group, EncounterRequest.type, Match.status, func.count(Match.id)
         )
         .join(Match, Match.request_id == EncounterRequest.id)
-        .join(Encounter, Encounter.match_id == Match.id)
         .where(
-            EncounterRequest.school_id == school.id,
-            EncounterRequest.year_group.in_(PLAN_YEAR_GROUPS),
-            Encounter.delivered_on.between(first, last),
+            in_year,
+            Match.status.in_(("proposed", *MATCHED_STATUSES)),
+            # An IN over the school's requests lets the planner use (status, request_id)
+            # instead of walking every proposal in the country.
+            Match.request_id.in_(select(EncounterRequest.id).where(in_year)),
         )
-        .group_by(EncounterRequest.year_group, EncounterRequest.type)
+        .group_by(EncounterRequest.year_group, EncounterRequest.type, Match.status)
     ):
-        cells[y][t].delivered = n
-        cells[y][t].pupils_delivered = int(pupils or 0)
+        if status == "proposed":
+            cells[y][t].proposed += n
+        else:
+            cells[y][t].matched += n
+    for (y, t), (n, places, largest) in _delivered(school, year).items():
+        cell = cells[y][t]
+        cell.delivered, cell.pupil_places, cell.largest = n, places, largest
+    last_year = _delivered(school, year - 1)
     cohorts = dict(
         db.session.execute(
             select(SchoolYearGroup.year_group, SchoolYearGroup.pupils).where(
@@ -247,8 +347,12 @@ def school_plan(school: School, year: int) -> list[YearPlan]:
         plan = YearPlan(year_group=y, cohort=cohorts.get(y), cells=row)
         plan.b5 = _best([c.state for c in row.values()])
         if y in B6_STAGES:
-            stage = B6_STAGES[y]
-            plan.b6 = _best([cells[s][t].state for s in stage for t in WORKPLACE_TYPES])
+            states = [row[t].state for t in WORKPLACE_TYPES]
+            if y - 1 in B6_STAGES[y] and "delivered" not in states:
+                plan.b6_last_year = any((y - 1, t) in last_year for t in WORKPLACE_TYPES)
+                if plan.b6_last_year:
+                    states.append("delivered")
+            plan.b6 = _best(states)
         plans.append(plan)
     return plans
 

@@ -32,6 +32,7 @@ from broker.services import audit
 from broker.services import matching as adapter
 from broker.services.errors import Conflict, NotAllowed, ServiceError
 from broker.services.notify import notify
+from broker.wording import plural
 
 # Which statuses each status may move to.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -164,14 +165,15 @@ def check_room(
     free = offer.capacity - locked_pupils(offer_id=offer.id, exclude=exclude)
     if pupils > free:
         raise Conflict(
-            f"{offer.title} has only {max(free, 0)} of {offer.capacity} places left; "
-            f"{pupils} pupils do not fit.",
+            f"{offer.title} has only {max(free, 0)} of {plural(offer.capacity, 'place')} left; "
+            f"{plural(pupils, 'pupil')} {'does' if pupils == 1 else 'do'} not fit.",
             field="pupils",
         )
     wanted = request.pupils - locked_pupils(request_id=request.id, exclude=exclude)
     if pupils > wanted:
         raise Conflict(
-            f"The school asked for {request.pupils} pupils and {request.pupils - wanted} are "
+            f"The school asked for {plural(request.pupils, 'pupil')} and "
+            f"{request.pupils - wanted} {'is' if request.pupils - wanted == 1 else 'are'} "
             f"already placed; {pupils} more would be too many.",
             field="pupils",
         )
@@ -441,7 +443,8 @@ def record_delivery(
         raise ServiceError("Pupils who took part cannot be negative.", field="pupils_reached")
     if pupils_reached > match.pupils * 2:
         raise ServiceError(
-            f"{pupils_reached} pupils is far more than the {match.pupils} planned; check it.",
+            f"{plural(pupils_reached, 'pupil')} is far more than the {match.pupils} planned; "
+            "check it.",
             field="pupils_reached",
         )
     encounter = Encounter(

@@ -30,6 +30,7 @@ from broker.services import audit, places, vetting
 from broker.services.errors import Conflict, ServiceError
 from broker.services.matches import offer_pupils_held, transition
 from broker.services.matching import propose_for_new_offer
+from broker.wording import plural
 
 MAX_KM = 500.0
 
@@ -170,8 +171,8 @@ def update_offer(offer: Offer, data: OfferData, *, by: User, today: date) -> dic
     held = offer_pupils_held(offer)
     if data.capacity < held:
         raise Conflict(
-            f"Capacity cannot go below {held}: matches already hold {held} pupils on this "
-            "offer. Decline or cancel matches first.",
+            f"Capacity cannot go below {held}: matches already hold {plural(held, 'pupil')} "
+            "on this offer. Decline or cancel matches first.",
             field="capacity",
         )
     if held and data.type != offer.type:

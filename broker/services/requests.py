@@ -28,6 +28,7 @@ from broker.services import audit
 from broker.services.errors import Conflict, ServiceError
 from broker.services.matches import request_pupils_held, transition
 from broker.services.profiles import year_group_pupils
+from broker.wording import plural
 
 SORTS = {
     "type": (EncounterRequest.type, EncounterRequest.id),
@@ -67,8 +68,8 @@ def _validate(school: School, data: RequestData) -> None:
     cohort = year_group_pupils(school.id, data.year_group)
     if cohort is not None and data.pupils > cohort:
         raise ServiceError(
-            f"Pupils: year {data.year_group} has {cohort} pupils on your profile, so a request "
-            f"cannot be for {data.pupils}.",
+            f"Pupils: year {data.year_group} has {plural(cohort, 'pupil')} on your profile, "
+            f"so a request cannot be for {data.pupils}.",
             field="pupils",
         )
     if data.earliest > data.latest:
@@ -125,8 +126,8 @@ def update_request(
             )
         if data.pupils < held:
             raise Conflict(
-                f"Pupils cannot go below {held}: matches already hold {held} pupils on this "
-                "request.",
+                f"Pupils cannot go below {held}: matches already hold "
+                f"{plural(held, 'pupil')} on this request.",
                 field="pupils",
             )
     changed = {}

@@ -215,7 +215,7 @@ def test_runs_history_and_run_page(client, auth, world):
     html = client.get("/coordinator/runs").get_data(as_text=True)
     assert f"/coordinator/runs/{run.id}" in html
     page = client.get(f"/coordinator/runs/{run.id}").get_data(as_text=True)
-    assert "pupils matched" in page and f"/coordinator/queue?run={run.id}" in page
+    assert "pupils proposed" in page and f"/coordinator/queue?run={run.id}" in page
     queue = client.get(f"/coordinator/queue?run={run.id}").get_data(as_text=True)
     assert "Review</a>" in queue
 

@@ -247,8 +247,8 @@ def test_impact_page(client, me, employer, pair):
     db.session.add(Encounter(match=match, delivered_on=TODAY, pupils_reached=20))
     db.session.commit()
     body = client.get("/employer/impact").get_data(as_text=True)
-    assert "pupils reached" in body and "100%" in body
-    assert "1 of 1 encounters where the school wanted to open STEM" in body
+    assert "pupil places" in body and "100%" in body
+    assert "1 of 1 encounter where the school wanted to open STEM" in body
 
 
 def test_another_employers_offers_and_matches_answer_404(client, me, make_offer, make_match,

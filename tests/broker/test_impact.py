@@ -66,7 +66,7 @@ def test_school_plan_shows_gaps(make_school, make_request, make_match):
     in_year = {"earliest": days(34), "latest": days(62)}
     make_request(school=school, year_group=8, type="talk", **in_year)  # planned
     visit = make_request(school=school, year_group=10, type="workplace_visit", **in_year)
-    make_match(request=visit, status="approved")  # matched
+    make_match(request=visit, status="approved", pupils=25)  # matched: all 25 booked
     delivered = make_match(request=make_request(school=school, year_group=10, type="talk",
                                                 **in_year), status="delivered")
     _deliver(delivered, days(40), 150)
@@ -79,11 +79,78 @@ def test_school_plan_shows_gaps(make_school, make_request, make_match):
     assert plans[8].cells["talk"].state == "planned" and plans[8].b5 == "planned"
     assert plans[8].b6 is None and plans[9].b5 == "gap"
     assert plans[10].cells["workplace_visit"].matched == 1
+    assert plans[10].cells["workplace_visit"].planned == 0  # fully booked: no longer planned
     assert plans[10].cells["talk"].delivered == 1 and plans[10].b5 == "delivered"
-    assert plans[10].b6 == "matched" and plans[11].b6 == "matched"  # by 16: years 10-11
+    # Benchmark 6 is per cohort: Year 10's booked visit is not Year 11's.
+    assert plans[10].b6 == "matched" and plans[11].b6 == "gap"
     assert plans[12].b5 == "gap" and plans[12].b6 == "gap"
-    assert plans[10].pupils_delivered == 150 and plans[10].cohort == 180
+    assert plans[10].pupil_places == 150 and plans[10].cohort == 180
     assert impact.school_plan(school, YEAR + 1)[4].b5 == "planned"  # year 12 next year
+
+
+def test_a_proposal_is_not_booked(make_school, make_request, make_match):
+    """A proposal awaiting a coordinator leaves its request planned, never "Matched"."""
+    school = make_school()
+    in_year = {"earliest": days(34), "latest": days(62)}
+    talk = make_request(school=school, year_group=8, type="talk", pupils=30, **in_year)
+    make_match(request=talk, status="proposed", pupils=30)
+    visit = make_request(school=school, year_group=10, type="workplace_visit", **in_year)
+    make_match(request=visit, status="proposed")
+    for status in ("rejected", "declined", "superseded", "cancelled"):
+        make_match(request=make_request(school=school, year_group=9, type="mentoring",
+                                        **in_year), status=status)
+    plans = {p.year_group: p for p in impact.school_plan(school, YEAR)}
+    talk_cell = plans[8].cells["talk"]
+    assert (talk_cell.planned, talk_cell.proposed, talk_cell.matched) == (1, 1, 0)
+    assert plans[8].b5 == "planned"
+    assert plans[10].b6 == "planned" and plans[10].proposed == 1
+    assert plans[9].cells["mentoring"].matched == 0
+    assert plans[9].cells["mentoring"].planned == 4  # four open requests, none booked
+
+
+def test_plan_counts_part_booked_requests_as_planned_too(make_school, make_request, make_match):
+    school = make_school()
+    req = make_request(school=school, year_group=9, type="mentoring", pupils=60,
+                       earliest=days(34), latest=days(62))
+    make_match(request=req, status="accepted", pupils=30)
+    cell = impact.school_plan(school, YEAR)[1].cells["mentoring"]
+    assert (cell.matched, cell.planned) == (1, 1)  # 30 booked, 30 still to find
+    make_match(request=req, status="approved", pupils=30)
+    cell = impact.school_plan(school, YEAR)[1].cells["mentoring"]
+    assert (cell.matched, cell.planned) == (2, 0)
+
+
+def test_plan_counts_pupils_reached_at_least_not_places(make_school, make_request, make_match):
+    school = make_school()
+    db.session.add(SchoolYearGroup(school_id=school.id, year_group=10, pupils=180))
+    db.session.commit()
+    for type_, pupils in (("talk", 150), ("mock_interview", 120)):
+        match = make_match(request=make_request(school=school, year_group=10, type=type_,
+                                                earliest=days(-20), latest=days(-1)),
+                           status="delivered")
+        _deliver(match, days(-2), pupils)
+    year10 = impact.school_plan(school, YEAR)[2]
+    # The same 150 pupils may have gone to both: 270 places, but only 150 surely reached.
+    assert (year10.pupil_places, year10.pupils_at_least, year10.cohort) == (270, 150, 180)
+
+
+def test_benchmark_6_counts_the_cohorts_own_year_before(make_school, make_request, make_match):
+    school = make_school()
+    last_year = {"earliest": days(-300), "latest": days(-270)}
+    # Last school year's Year 10 (this year's Year 11) had work experience.
+    done = make_match(request=make_request(school=school, year_group=10,
+                                           type="work_experience", **last_year),
+                      status="delivered")
+    _deliver(done, days(-280), 170)
+    # Last year's Year 11 had a talk: not a workplace experience.
+    talk = make_match(request=make_request(school=school, year_group=11, type="talk",
+                                           **last_year), status="delivered")
+    _deliver(talk, days(-280), 160)
+    plans = {p.year_group: p for p in impact.school_plan(school, YEAR)}
+    assert plans[11].b6 == "delivered" and plans[11].b6_last_year
+    assert plans[11].b5 == "gap"  # benchmark 5 is about this school year
+    assert plans[10].b6 == "gap"  # this year's Year 10 are other pupils
+    assert plans[12].b6 == "gap" and plans[13].b6 == "gap"
 
 
 def test_governors_report_and_pages(client, auth, make_user, make_school, make_request,

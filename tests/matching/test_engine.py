@@ -230,3 +230,13 @@ def test_pruning_keeps_the_pairs_a_maximum_flow_needs():
     assert problem.max_pupils == 30
     result = solve_problem(problem)
     assert result.pupils_matched == 30
+
+
+@pytest.mark.parametrize("offers_near, words", [(1, "cold spot (1 offer within 25 km)"),
+                                                (2, "cold spot (2 offers within 25 km)")])
+def test_cold_spot_reason_agrees_in_number(offers_near, words):
+    # Few offers within 25 km make the school a cold spot; the reason counts them in words
+    # that agree with the number ("1 offer", never "1 offers").
+    offers = [offer(f"O{i}", 52.0, -1.0 + 0.01 * i, 10) for i in range(offers_near)]
+    result = solve([school("S")], [request("R", "S", 10)], offers)
+    assert words in result.assignments[0].reasons
