@@ -1,0 +1,103 @@
+"""Rate limits on signing in, registering and password resets, and the page shown when one is hit.
+
+Sign-in counts failures only, per account (the email address typed) and per address (IP):
+people who type their password right are never slowed, but while an account or address is
+locked even the right password is refused, so guessing cannot go on. Registration and reset
+requests count every attempt. Every POST anywhere also counts towards a looser per-address
+limit (``broker.extensions.limiter``). The limits are settings (``RATELIMIT_*`` in config.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from flask import current_app, g, render_template, request
+from flask_limiter import RateLimitExceeded
+from flask_limiter.util import get_remote_address
+from werkzeug.wrappers import Response
+
+from broker import clock
+from broker.extensions import limiter
+
+#: Set on ``g`` by the sign-in view when the credentials were wrong; only these count.
+SIGN_IN_FAILED = "sign_in_failed"
+
+
+def setting(name: str) -> Callable[[], str]:
+    """Return a limit provider that reads the limit string ``name`` from the app's config."""
+    return lambda: current_app.config[name]
+
+
+def by_email() -> str:
+    """Key a limit by the email address in the submitted form (lower case)."""
+    email = (request.form.get("email") or "").strip().lower()[:254]
+    return f"email:{email or '-'}"
+
+
+def _sign_in_failed(response: Response) -> bool:
+    return bool(g.get(SIGN_IN_FAILED))
+
+
+def sign_in_limits(view: Callable) -> Callable:
+    """Limit failed sign-ins on ``view`` per account and per address."""
+    per_account = limiter.limit(
+        setting("RATELIMIT_LOGIN_ACCOUNT"),
+        key_func=by_email,
+        methods=["POST"],
+        deduct_when=_sign_in_failed,
+        error_message="Too many failed sign-ins to this account.",
+    )
+    per_address = limiter.limit(
+        setting("RATELIMIT_LOGIN_ADDRESS"),
+        key_func=get_remote_address,
+        methods=["POST"],
+        deduct_when=_sign_in_failed,
+        error_message="Too many failed sign-ins from your address.",
+    )
+    return per_address(per_account(view))
+
+
+def register_limits(view: Callable) -> Callable:
+    """Limit registrations per address (both registration pages share the count)."""
+    return limiter.shared_limit(
+        setting("RATELIMIT_REGISTER"),
+        scope="register",
+        methods=["POST"],
+        error_message="Too many registrations from your address.",
+    )(view)
+
+
+def reset_limits(view: Callable) -> Callable:
+    """Limit password reset requests per address and per email address."""
+    per_account = limiter.limit(
+        setting("RATELIMIT_RESET_ACCOUNT"),
+        key_func=by_email,
+        methods=["POST"],
+        error_message="Too many password reset requests for this email address.",
+    )
+    per_address = limiter.limit(
+        setting("RATELIMIT_RESET_ADDRESS"),
+        methods=["POST"],
+        error_message="Too many password reset requests from your address.",
+    )
+    return per_address(per_account(view))
+
+
+def retry_after_seconds() -> int:
+    """Return how many seconds until the limit hit in this request lifts."""
+    hit = limiter.current_limit
+    if hit is None:
+        return 60
+    return max(1, int(hit.reset_at - clock.now().timestamp()))
+
+
+def too_many_requests(error: RateLimitExceeded) -> tuple[str, int]:
+    """Render the page for a rate limit that was hit; Flask-Limiter adds Retry-After."""
+    seconds = retry_after_seconds()
+    return render_template(
+        "auth/too_many.html",
+        reason=error.description,
+        minutes=max(1, math.ceil(seconds / 60)),
+        sign_in=request.endpoint == "auth.login",
+    ), 429
