@@ -9,7 +9,6 @@ limit (``broker.extensions.limiter``). The limits are settings (``RATELIMIT_*`` 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 from flask import current_app, g, render_template, request
@@ -98,6 +97,6 @@ def too_many_requests(error: RateLimitExceeded) -> tuple[str, int]:
     return render_template(
         "auth/too_many.html",
         reason=error.description,
-        minutes=max(1, math.ceil(seconds / 60)),
+        minutes=max(1, round(seconds / 60)),
         sign_in=request.endpoint == "auth.login",
     ), 429

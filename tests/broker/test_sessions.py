@@ -28,7 +28,9 @@ def _replay(client, value: str) -> None:
 def accepted_match(make_school, make_employer, make_offer, make_request, make_match):
     school = make_school(name="Hillside Academy")
     employer = make_employer(
-        name="Severn Engineering", contact_email="asha@severn.example", contact_phone="0117 496 0000"
+        name="Severn Engineering",
+        contact_email="asha@severn.example",
+        contact_phone="0117 496 0000",
     )
     match = make_match(
         offer=make_offer(employer=employer),
@@ -57,9 +59,10 @@ def test_old_cookie_no_longer_opens_a_match_page_with_contacts_after_sign_out(
     assert "/auth/login" in replayed.headers["Location"]
     assert "asha@severn.example" not in replayed.text
     # Nor later on, when the old cookie would still have been within its lifetime.
-    assert "asha@severn.example" not in client.get(
-        f"/school/matches/{match.id}", follow_redirects=True
-    ).text
+    assert (
+        "asha@severn.example"
+        not in client.get(f"/school/matches/{match.id}", follow_redirects=True).text
+    )
 
 
 def test_signing_out_ends_the_users_sessions_on_every_device(app, make_user):
