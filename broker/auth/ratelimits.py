@@ -2,9 +2,11 @@
 
 Sign-in counts failures only, per account (the email address typed) and per address (IP):
 people who type their password right are never slowed, but while an account or address is
-locked even the right password is refused, so guessing cannot go on. Registration and reset
-requests count every attempt. Every POST anywhere also counts towards a looser per-address
-limit (``broker.extensions.limiter``). The limits are settings (``RATELIMIT_*`` in config.py).
+locked even the right password is refused, so guessing cannot go on. The account page's
+changes, which need the current password, count wrong ones per user the same way.
+Registration and reset requests count every attempt. Every POST anywhere also counts towards
+a looser per-address limit (``broker.extensions.limiter``). The limits are settings
+(``RATELIMIT_*`` in config.py).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from collections.abc import Callable
 from flask import current_app, g, render_template, request
 from flask_limiter import RateLimitExceeded
 from flask_limiter.util import get_remote_address
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from broker import clock
 from broker.extensions import limiter
 
-#: Set on ``g`` by the sign-in view when the credentials were wrong; only these count.
-SIGN_IN_FAILED = "sign_in_failed"
+#: Set on ``g`` by a view when a password typed was wrong; only these count.
+PASSWORD_WRONG = "password_wrong"
 
 
 def setting(name: str) -> Callable[[], str]:
@@ -34,8 +37,13 @@ def by_email() -> str:
     return f"email:{email or '-'}"
 
 
-def _sign_in_failed(response: Response) -> bool:
-    return bool(g.get(SIGN_IN_FAILED))
+def by_user() -> str:
+    """Key a limit by the signed-in user."""
+    return f"user:{getattr(current_user, 'id', None) or '-'}"
+
+
+def _password_wrong(response: Response) -> bool:
+    return bool(g.get(PASSWORD_WRONG))
 
 
 def sign_in_limits(view: Callable) -> Callable:
@@ -44,17 +52,33 @@ def sign_in_limits(view: Callable) -> Callable:
         setting("RATELIMIT_LOGIN_ACCOUNT"),
         key_func=by_email,
         methods=["POST"],
-        deduct_when=_sign_in_failed,
+        deduct_when=_password_wrong,
         error_message="Too many failed sign-ins to this account.",
     )
     per_address = limiter.limit(
         setting("RATELIMIT_LOGIN_ADDRESS"),
         key_func=get_remote_address,
         methods=["POST"],
-        deduct_when=_sign_in_failed,
+        deduct_when=_password_wrong,
         error_message="Too many failed sign-ins from your address.",
     )
     return per_address(per_account(view))
+
+
+def password_check_limits(view: Callable) -> Callable:
+    """Limit wrong current passwords on ``view`` (account changes) per user, as at sign-in;
+    every view so decorated shares the count.
+
+    A session left open elsewhere must not become a way to guess the password.
+    """
+    return limiter.shared_limit(
+        setting("RATELIMIT_LOGIN_ACCOUNT"),
+        scope="password_check",
+        key_func=by_user,
+        methods=["POST"],
+        deduct_when=_password_wrong,
+        error_message="Too many wrong passwords for this account.",
+    )(view)
 
 
 def register_limits(view: Callable) -> Callable:

@@ -67,7 +67,7 @@ def login():
             if user is not None:
                 sessions.start(user)
                 return redirect(_safe_next(request.args.get("next")))
-            g.setdefault(ratelimits.SIGN_IN_FAILED, True)
+            setattr(g, ratelimits.PASSWORD_WRONG, True)
             flash("Email or password not recognised.", "error")
     elif form.is_submitted():
         status = 400
@@ -215,8 +215,16 @@ def account():
     return _account_page()
 
 
+def _refused(form, exc: ServiceError, **forms):
+    if isinstance(exc, accounts.WrongPassword):
+        setattr(g, ratelimits.PASSWORD_WRONG, True)
+    show_service_error(form, exc)
+    return _account_page(400, **forms)
+
+
 @bp.post("/account/password")
 @login_required
+@ratelimits.password_check_limits
 def change_password():
     form = ChangePasswordForm()
     if not form.validate_on_submit():
@@ -224,8 +232,7 @@ def change_password():
     try:
         accounts.change_password(_me(), form.current_password.data, form.password.data)
     except ServiceError as exc:
-        show_service_error(form, exc)
-        return _account_page(400, password_form=form)
+        return _refused(form, exc, password_form=form)
     db.session.commit()
     # Every other session has ended; this one goes on under the new session version.
     sessions.start(_me())
@@ -235,6 +242,7 @@ def change_password():
 
 @bp.post("/account/email")
 @login_required
+@ratelimits.password_check_limits
 def change_email():
     form = ChangeEmailForm()
     if not form.validate_on_submit():
@@ -242,8 +250,7 @@ def change_email():
     try:
         accounts.request_email_change(_me(), form.password.data, form.email.data)
     except ServiceError as exc:
-        show_service_error(form, exc)
-        return _account_page(400, email_form=form)
+        return _refused(form, exc, email_form=form)
     db.session.commit()
     flash(
         f"We have emailed a link to {form.email.data.strip().lower()}. Your address changes "

@@ -49,6 +49,10 @@ class EmailNotConfirmed(ServiceError):
     """The password was right, but the person has not yet confirmed their email address."""
 
 
+class WrongPassword(ServiceError):
+    """The current password given to make a change was wrong."""
+
+
 @dataclass(frozen=True)
 class EmployerRegistration:
     """What an employer gives to register."""
@@ -470,7 +474,7 @@ def reset_password(token: str, password: str) -> User:
 def change_password(user: User, current: str, new: str) -> None:
     """Change ``user``'s password (the current one is needed); every session of theirs ends."""
     if not _password_matches(user, current):
-        raise ServiceError("That is not your current password.", field="current_password")
+        raise WrongPassword("That is not your current password.", field="current_password")
     check_password_rules(new, user.email)
     user.set_password(new)
     end_sessions(user)
@@ -495,7 +499,7 @@ def request_email_change(user: User, password: str, new_email: str) -> None:
     address is told instead of getting a link (and ``user`` sees the same answer).
     """
     if not _password_matches(user, password):
-        raise ServiceError("That is not your current password.", field="password")
+        raise WrongPassword("That is not your current password.", field="password")
     new_email = _normal(new_email)
     if new_email == _normal(user.email):
         raise ServiceError("That is already your email address.", field="email")

@@ -160,3 +160,22 @@ def test_every_post_counts_towards_a_looser_limit_per_address(app):
     response = visitor.post("/auth/login")
     assert "Too many changes from your address" in response.text
     assert int(response.headers["Retry-After"]) > 0
+
+
+def test_wrong_current_passwords_on_the_account_page_are_limited_per_user(app, make_user):
+    user = make_user(role="admin")
+    visitor = Visitor(app)
+    assert visitor.sign_in(user.email, PASSWORD).status_code == 302
+    visitor.token = csrf_token_from(visitor.get("/auth/account").text)
+    allowed = _amount("RATELIMIT_LOGIN_ACCOUNT")
+    new = "lighthouse marmalade tandem"
+    statuses = [
+        visitor.post(
+            "/auth/account/password",
+            {"current_password": f"guess {n}", "password": new, "confirm": new},
+        ).status_code
+        for n in range(allowed + 2)
+    ]
+    assert statuses == [400] * allowed + [429] * 2
+    refused = visitor.post("/auth/account/email", {"email": "x@example.org", "password": PASSWORD})
+    assert refused.status_code == 429 and "Too many wrong passwords" in refused.text
