@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -67,6 +68,32 @@ class Config:
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # a form left open over lunch should still submit
 
+    # Sessions end after this long without a request (the server checks). The cookie itself
+    # lasts a day longer, so that someone coming back is told why they were signed out.
+    IDLE_TIMEOUT_MINUTES = int(os.environ.get("IDLE_TIMEOUT_MINUTES", "120"))
+    PERMANENT_SESSION_LIFETIME = timedelta(minutes=IDLE_TIMEOUT_MINUTES, days=1)
+    # How long the links in account emails work.
+    VERIFY_LINK_HOURS = int(os.environ.get("VERIFY_LINK_HOURS", "72"))
+    RESET_LINK_MINUTES = int(os.environ.get("RESET_LINK_MINUTES", "60"))
+    # How many proxies (load balancers) stand in front of the app and set X-Forwarded-For:
+    # rate limits and the audit log need the visitor's address, not the proxy's.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+
+    # Rate limits (Flask-Limiter). Production keeps the counts in Redis so that every worker
+    # shares them, e.g. RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0; the default, memory,
+    # suits one process (the demo, a laptop).
+    RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    # Every POST anywhere, per address: loose, so a school's staff behind one address are fine.
+    RATELIMIT_POST = os.environ.get("RATELIMIT_POST", "200 per minute")
+    # Failed sign-ins only (a correct password does not count, but is refused while locked).
+    RATELIMIT_LOGIN_ACCOUNT = os.environ.get("RATELIMIT_LOGIN_ACCOUNT", "10 per 15 minutes")
+    RATELIMIT_LOGIN_ADDRESS = os.environ.get("RATELIMIT_LOGIN_ADDRESS", "30 per 15 minutes")
+    RATELIMIT_REGISTER = os.environ.get("RATELIMIT_REGISTER", "10 per hour")
+    RATELIMIT_RESET_ADDRESS = os.environ.get("RATELIMIT_RESET_ADDRESS", "10 per hour")
+    RATELIMIT_RESET_ACCOUNT = os.environ.get("RATELIMIT_RESET_ACCOUNT", "3 per hour")
+
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "localhost")
     MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
     MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)
@@ -93,3 +120,13 @@ class TestConfig(Config):
     SERVER_NAME = "localhost"
     MAIL_SERVER = "127.0.0.1"
     MAIL_PORT = 0
+    # Limits are off for the suite; the rate-limit tests (marker ``ratelimit``) turn them on,
+    # against the Redis named here when it is set (CI), else in memory.
+    RATELIMIT_ENABLED = False
+    RATELIMIT_STORAGE_URI = os.environ.get("TEST_RATELIMIT_STORAGE_URI", "memory://")
+
+
+class RateLimitTestConfig(TestConfig):
+    """The suite's settings with rate limits on (for tests marked ``ratelimit``)."""
+
+    RATELIMIT_ENABLED = True

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from flask import Flask, redirect, render_template, url_for
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from broker.extensions import csrf, db, login_manager, migrate
+from broker.extensions import csrf, db, limiter, login_manager, migrate
 from config import BASE_DIR, INSTANCE_DIR, Config
 
 __all__ = ["create_app"]
@@ -43,6 +44,11 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
     csrf.init_app(app)
+    limiter.init_app(app)
+    if proxies := int(app.config.get("TRUSTED_PROXIES") or 0):
+        # Behind a load balancer, the visitor's address (for rate limits and the audit log)
+        # is the one the proxies put in X-Forwarded-For.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     # Imported here so that models and views bind to the extensions created above.
     from broker import models  # noqa: F401

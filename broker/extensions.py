@@ -1,5 +1,8 @@
 """Flask extensions, created unbound here and bound to an app in ``create_app``."""
 
+from flask import current_app, request
+from flask_limiter import ApplicationLimit, Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -27,3 +30,20 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+
+# Rate limits. Limit strings are read from the app's config on each request (RATELIMIT_*), so
+# one unbound limiter serves any app; the storage (memory or Redis) comes from
+# RATELIMIT_STORAGE_URI. The application limit counts every POST from one address, across
+# all routes; the sign-in, registration and reset pages add their own (broker/auth).
+limiter = Limiter(
+    get_remote_address,
+    application_limits=[
+        ApplicationLimit(
+            limit_provider=lambda: current_app.config["RATELIMIT_POST"],
+            exempt_when=lambda: request.method != "POST",
+            error_message="Too many changes from your address in a short time.",
+        )
+    ],
+    headers_enabled=True,
+    key_prefix="broker",
+)

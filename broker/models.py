@@ -145,6 +145,14 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when the person followed the link emailed to this address; until then they cannot
+    # sign in and get no mail but account mail.
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Part of every session's user id: raising it ends every session of this user (sign-out,
+    # password change or reset, deactivation), since old cookies then name an old version.
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Kinds of email (broker.services.notify.EMAIL_KINDS) this person chose not to get.
+    email_opt_outs: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     employer: Mapped[Employer | None] = relationship(back_populates="users")
     school: Mapped[School | None] = relationship(back_populates="users")
@@ -153,6 +161,15 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # type: ignore[override]
         return self.active
+
+    @property
+    def email_verified(self) -> bool:
+        """Whether the person has shown that they read mail at ``email``."""
+        return self.email_verified_at is not None
+
+    def get_id(self) -> str:
+        """Return the id Flask-Login keeps in the session: ``"<id>:<session_version>"``."""
+        return f"{self.id}:{self.session_version or 0}"
 
     def set_password(self, password: str) -> None:
         """Store a salted hash of ``password``; the password itself is never kept."""
@@ -543,7 +560,12 @@ class AuditEntry(db.Model):
     """Who changed what, when: written by every state-changing service."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+    __table_args__ = (
+        Index("ix_audit_log_object", "object_type", "object_id"),
+        # The admins' audit log page filters by action and by person, newest first.
+        Index("ix_audit_log_action_at", "action", "at"),
+        Index("ix_audit_log_user_at", "user_id", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now, index=True)

@@ -21,13 +21,13 @@ from typing import Any
 
 import pytest
 import time_machine
-from flask import Flask
+from flask import Flask, g, request_started
 from flask.testing import FlaskClient
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import text
 
 from broker import create_app
-from broker.extensions import db
+from broker.extensions import db, limiter
 from broker.models import (
     Area,
     Employer,
@@ -37,7 +37,7 @@ from broker.models import (
     School,
     User,
 )
-from config import TestConfig
+from config import RateLimitTestConfig, TestConfig
 from tests.frozen import NOW, days
 
 PASSWORD = "correct horse battery"
@@ -52,6 +52,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # In CI a missing PostgreSQL is a failure, not a quiet fall-back to SQLite.
     if os.environ.get("CI") and os.environ.get("REQUIRE_POSTGRES") and not ON_POSTGRES:
         raise pytest.UsageError("REQUIRE_POSTGRES is set but TEST_DATABASE_URL is not PostgreSQL")
+    # Likewise, in CI the rate-limit tests run against a real Redis.
+    if (
+        os.environ.get("CI")
+        and os.environ.get("REQUIRE_REDIS")
+        and not RateLimitTestConfig.RATELIMIT_STORAGE_URI.startswith("redis")
+    ):
+        raise pytest.UsageError("REQUIRE_REDIS is set but TEST_RATELIMIT_STORAGE_URI is not Redis")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -94,9 +101,19 @@ def _postgres_schema() -> Iterator[None]:
 
 
 @pytest.fixture
-def app(_postgres_schema: None) -> Iterator[Flask]:
-    """An app with a clean, empty database; its context is pushed for the test."""
-    app = create_app(TestConfig)
+def app(_postgres_schema: None, request: pytest.FixtureRequest) -> Iterator[Flask]:
+    """An app with a clean, empty database; its context is pushed for the test.
+
+    Rate limits are off, except for tests marked ``ratelimit``, which start with none used.
+    """
+    limited = request.node.get_closest_marker("ratelimit") is not None
+    app = create_app(RateLimitTestConfig if limited else TestConfig)
+    if limited:
+        limiter.reset()
+    # The test client's requests run inside the test's app context and so share its ``g``,
+    # where Flask-Login caches the signed-in user and Flask-WTF the CSRF token. In production
+    # every request starts with a fresh ``g``; so do the tests' requests.
+    request_started.connect(_fresh_g, app)
     with app.app_context():
         if not ON_POSTGRES:
             db.create_all()
@@ -122,6 +139,10 @@ def app(_postgres_schema: None) -> Iterator[Flask]:
             outer.rollback()
             connection.close()
             db.engine.dispose()
+
+
+def _fresh_g(sender: Flask, **extra: Any) -> None:
+    g.__dict__.clear()
 
 
 @pytest.fixture
@@ -264,6 +285,7 @@ def make_user(app: Flask) -> Callable[..., User]:
             "email": f"user{n}@example.org",
             "name": f"User {n}",
             "role": "admin",
+            "email_verified_at": NOW,
         }
         values.update(overrides)
         user = User(**values)

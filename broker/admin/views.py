@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -10,6 +11,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
 
+from broker import clock
 from broker.admin.forms import ConfirmForm, SchoolsImportForm, StaffUserForm
 from broker.auth.access import role_guard
 from broker.cli import load_schools
@@ -116,3 +118,23 @@ def import_schools():
                 flash(f"Imported: {report.summary()}.", "success")
     status = 400 if form.errors else 200
     return render_template("admin/import.html", form=form, report=report), status
+
+
+def _uk_time(at: datetime) -> datetime:
+    # SQLite hands back naive UTC times, PostgreSQL aware ones.
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(clock.LONDON)
+
+
+@bp.get("/audit")
+def audit_log():
+    filters = audit.AuditFilters.from_args(request.args)
+    page = paginate(audit.log_query(filters), page=request.args.get("page", 1, type=int), rows=True)
+    page.items = [(entry, email, _uk_time(entry.at)) for entry, email in page.items]
+    actions, object_types = audit.known_values()
+    return render_template(
+        "admin/audit.html",
+        page=page,
+        filters=filters,
+        actions=actions,
+        object_types=object_types,
+    )

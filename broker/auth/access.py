@@ -19,12 +19,6 @@ from broker.models import Employer, School, User
 T = TypeVar("T")
 
 
-@login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    """Load the signed-in user for Flask-Login."""
-    return db.session.get(User, int(user_id))
-
-
 def role_guard(*roles: str, public: tuple[str, ...] = ()) -> Callable[[], object]:
     """Return a ``before_request`` hook that admits only signed-in users with one of ``roles``.
 

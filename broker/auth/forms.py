@@ -1,29 +1,64 @@
-"""Forms for signing in and registering; they check shape, services enforce rules."""
+"""Forms for accounts: signing in, registering, passwords, email and email preferences.
+
+They check shape; the rules (password strength, who owns which address) live in
+``broker.services.accounts``.
+"""
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, PasswordField, SelectField, StringField
+from wtforms import (
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    widgets,
+)
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
 
 from broker.formutil import choices
 from broker.models import EMPLOYER_KINDS
-from broker.services.accounts import MIN_PASSWORD_LENGTH
+from broker.services.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+
+PASSWORD_HINT = (
+    f"At least {MIN_PASSWORD_LENGTH} characters, not your email address and not a common "
+    "password. A few unrelated words make a good one."
+)
+
+
+def _new_password(label: str = "Password") -> PasswordField:
+    return PasswordField(
+        label,
+        validators=[
+            DataRequired(),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=MAX_PASSWORD_LENGTH,
+                message=f"Choose a password of {MIN_PASSWORD_LENGTH} to "
+                f"{MAX_PASSWORD_LENGTH} characters.",
+            ),
+        ],
+        description=PASSWORD_HINT,
+    )
+
+
+def _repeat(label: str = "Repeat password") -> PasswordField:
+    return PasswordField(
+        label, validators=[DataRequired(), EqualTo("password", "The passwords differ.")]
+    )
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email()])
-    password = PasswordField("Password", validators=[DataRequired()])
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
 
 
 class _NewLogin(FlaskForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     phone = StringField("Phone", validators=[Optional(), Length(max=40)])
-    password = PasswordField(
-        "Password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)]
-    )
-    confirm = PasswordField(
-        "Repeat password", validators=[DataRequired(), EqualTo("password", "Passwords differ.")]
-    )
+    password = _new_password()
+    confirm = _repeat()
 
 
 class EmployerRegistrationForm(_NewLogin):
@@ -40,4 +75,42 @@ class SchoolRegistrationForm(_NewLogin):
         "School URN",
         validators=[DataRequired(), NumberRange(min=100000, max=999999)],
         description="Your school's six-digit unique reference number from GIAS.",
+    )
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = _new_password("New password")
+    confirm = _repeat("Repeat the new password")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=1000)]
+    )
+    password = _new_password("New password")
+    confirm = _repeat("Repeat the new password")
+
+
+class ChangeEmailForm(FlaskForm):
+    email = EmailField(
+        "New email address",
+        validators=[DataRequired(), Email(), Length(max=254)],
+        description="We email a link to the new address; the change happens when you follow it.",
+    )
+    password = PasswordField("Current password", validators=[DataRequired(), Length(max=1000)])
+
+
+class EmailPreferencesForm(FlaskForm):
+    """Which kinds of email to get; the view fills the choices for the person's role."""
+
+    wanted = SelectMultipleField(
+        "Email me about",
+        choices=[],
+        option_widget=widgets.CheckboxInput(),
+        widget=widgets.ListWidget(prefix_label=False),
+        validate_choice=True,
     )

@@ -1,18 +1,44 @@
-"""Sign in, sign out and registration for employers and schools."""
+"""Accounts: sign in and out, registration, email confirmation, password reset, and the
+account page (password, email address, email preferences).
+
+Every page here answers the same whether or not an email address has an account (see
+``broker.services.accounts``); sign-in, registration and reset are rate limited
+(``broker.auth.ratelimits``); sessions end as ``broker.auth.sessions`` describes.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from wtforms import SelectChoice
 
-from broker.auth.forms import EmployerRegistrationForm, LoginForm, SchoolRegistrationForm
+from broker.auth import ratelimits, sessions
+from broker.auth.forms import (
+    ChangeEmailForm,
+    ChangePasswordForm,
+    EmailPreferencesForm,
+    EmployerRegistrationForm,
+    ForgotPasswordForm,
+    LoginForm,
+    ResetPasswordForm,
+    SchoolRegistrationForm,
+)
 from broker.extensions import db
+from broker.formutil import show_service_error
 from broker.services import accounts
 from broker.services.errors import ServiceError
+from broker.services.notify import kinds_for
 
 bp = Blueprint("auth", __name__)
+bp.before_app_request(sessions.end_if_idle)
+bp.app_errorhandler(429)(ratelimits.too_many_requests)
+
+
+def _me():
+    """The signed-in user itself, not the proxy (Flask-Login keeps what it is given)."""
+    return current_user._get_current_object()  # type: ignore[attr-defined]
 
 
 def _safe_next(target: str | None) -> str:
@@ -22,53 +48,62 @@ def _safe_next(target: str | None) -> str:
     return url_for("index")
 
 
+# --------------------------------------------------------------------------- sign in and out
 @bp.route("/login", methods=["GET", "POST"])
+@ratelimits.sign_in_limits
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("index"))
     form = LoginForm()
+    status = 200
     if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data, form.password.data)
-        if user is None:
-            flash("Email or password not recognised.", "error")
+        try:
+            user = accounts.sign_in(form.email.data, form.password.data, ip=request.remote_addr)
+        except accounts.EmailNotConfirmed as exc:
+            db.session.commit()
+            flash(exc.message, "error")
         else:
             db.session.commit()
-            login_user(user)
-            return redirect(_safe_next(request.args.get("next")))
-    return render_template("auth/login.html", form=form), 200 if not form.errors else 400
+            if user is not None:
+                sessions.start(user)
+                return redirect(_safe_next(request.args.get("next")))
+            setattr(g, ratelimits.PASSWORD_WRONG, True)
+            flash("Email or password not recognised.", "error")
+    elif form.is_submitted():
+        status = 400
+    return render_template("auth/login.html", form=form), status
 
 
 @bp.post("/logout")
 def logout():
-    logout_user()
+    if current_user.is_authenticated:
+        accounts.sign_out(_me(), ip=request.remote_addr)
+        db.session.commit()
+    sessions.end()
     flash("You have signed out.", "info")
     return redirect(url_for("auth.login"))
 
 
+# --------------------------------------------------------------------------- registration
 def _register(form, make_registration, service, title: str):
     status = 200
     if form.validate_on_submit():
         try:
-            user = service(make_registration(form))
+            service(make_registration(form))
         except ServiceError as exc:
-            db.session.rollback()
-            field = getattr(form, exc.field, None) if exc.field else None
-            if field is not None:
-                field.errors.append(exc.message)
-            else:
-                flash(exc.message, "error")
+            show_service_error(form, exc)
             status = 400
         else:
             db.session.commit()
-            login_user(user)
-            flash("Welcome to the broker.", "success")
-            return redirect(url_for("index"))
+            # The same answer whether the address was new or already had an account.
+            return redirect(url_for("auth.check_email", sent="confirm"))
     elif form.is_submitted():
         status = 400
     return render_template("auth/register.html", form=form, title=title), status
 
 
 @bp.route("/register/employer", methods=["GET", "POST"])
+@ratelimits.register_limits
 def register_employer():
     return _register(
         EmployerRegistrationForm(),
@@ -88,6 +123,7 @@ def register_employer():
 
 
 @bp.route("/register/school", methods=["GET", "POST"])
+@ratelimits.register_limits
 def register_school():
     return _register(
         SchoolRegistrationForm(),
@@ -101,3 +137,152 @@ def register_school():
         accounts.register_school,
         "Register your school",
     )
+
+
+@bp.get("/check-email")
+def check_email():
+    sent = request.args.get("sent")
+    return render_template("auth/check_email.html", sent=sent if sent == "reset" else "confirm")
+
+
+@bp.get("/confirm/<token>")
+def confirm_email(token: str):
+    try:
+        accounts.confirm_email(token)
+    except ServiceError as exc:
+        db.session.rollback()
+        return render_template("auth/link_refused.html", message=exc.message), 400
+    db.session.commit()
+    flash("Thank you: your email address is confirmed. You can sign in now.", "success")
+    return redirect(url_for("auth.login"))
+
+
+# --------------------------------------------------------------------------- password reset
+@bp.route("/forgot", methods=["GET", "POST"])
+@ratelimits.reset_limits
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        accounts.request_password_reset(form.email.data, ip=request.remote_addr)
+        db.session.commit()
+        return redirect(url_for("auth.check_email", sent="reset"))
+    return render_template("auth/forgot.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    try:
+        accounts.read_link("reset", token)
+    except ServiceError as exc:
+        return render_template("auth/link_refused.html", message=exc.message, reset=True), 400
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.reset_password(token, form.password.data)
+        except ServiceError as exc:
+            show_service_error(form, exc)
+        else:
+            db.session.commit()
+            sessions.end()
+            flash("Your password is changed. Sign in with it now.", "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/reset.html", form=form), 400 if form.errors else 200
+
+
+# --------------------------------------------------------------------------- account page
+def _preferences_form(formdata=None) -> EmailPreferencesForm:
+    kinds = kinds_for(current_user.role)
+    form = EmailPreferencesForm(
+        formdata=formdata,
+        wanted=[k for k in kinds if k not in (current_user.email_opt_outs or [])],
+    )
+    form.wanted.choices = [SelectChoice(name, kind.label) for name, kind in kinds.items()]
+    return form
+
+
+def _account_page(status: int = 200, **forms):
+    return render_template(
+        "auth/account.html",
+        password_form=forms.get("password_form") or ChangePasswordForm(formdata=None),
+        email_form=forms.get("email_form") or ChangeEmailForm(formdata=None),
+        preferences_form=forms.get("preferences_form") or _preferences_form(),
+    ), status
+
+
+@bp.get("/account")
+@login_required
+def account():
+    return _account_page()
+
+
+def _refused(form, exc: ServiceError, **forms):
+    if isinstance(exc, accounts.WrongPassword):
+        setattr(g, ratelimits.PASSWORD_WRONG, True)
+    show_service_error(form, exc)
+    return _account_page(400, **forms)
+
+
+@bp.post("/account/password")
+@login_required
+@ratelimits.password_check_limits
+def change_password():
+    form = ChangePasswordForm()
+    if not form.validate_on_submit():
+        return _account_page(400, password_form=form)
+    try:
+        accounts.change_password(_me(), form.current_password.data, form.password.data)
+    except ServiceError as exc:
+        return _refused(form, exc, password_form=form)
+    db.session.commit()
+    # Every other session has ended; this one goes on under the new session version.
+    sessions.start(_me())
+    flash("Your password is changed. You are signed out everywhere else.", "success")
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/email")
+@login_required
+@ratelimits.password_check_limits
+def change_email():
+    form = ChangeEmailForm()
+    if not form.validate_on_submit():
+        return _account_page(400, email_form=form)
+    try:
+        accounts.request_email_change(_me(), form.password.data, form.email.data)
+    except ServiceError as exc:
+        return _refused(form, exc, email_form=form)
+    db.session.commit()
+    flash(
+        f"We have emailed a link to {form.email.data.strip().lower()}. Your address changes "
+        "when you follow it; until then, sign in with your current one.",
+        "success",
+    )
+    return redirect(url_for("auth.account"))
+
+
+@bp.get("/email/<token>")
+def confirm_email_change(token: str):
+    try:
+        user = accounts.confirm_email_change(token)
+    except ServiceError as exc:
+        db.session.rollback()
+        return render_template("auth/link_refused.html", message=exc.message), 400
+    db.session.commit()
+    flash(f"Your email address is now {user.email}. Sign in with it from now on.", "success")
+    return redirect(url_for("auth.account" if current_user.is_authenticated else "auth.login"))
+
+
+@bp.post("/account/notifications")
+@login_required
+def email_preferences():
+    form = _preferences_form(request.form)
+    if not form.validate_on_submit():
+        return _account_page(400, preferences_form=form)
+    try:
+        accounts.set_email_preferences(_me(), set(form.wanted.data), by=_me())
+    except ServiceError as exc:
+        show_service_error(form, exc)
+        return _account_page(400, preferences_form=form)
+    db.session.commit()
+    flash("Your email preferences are saved.", "success")
+    return redirect(url_for("auth.account"))

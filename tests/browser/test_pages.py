@@ -16,14 +16,22 @@ PAGES = {
         "nav": [
             "/admin/",
             "/admin/users",
+            "/admin/audit",
             "/coordinator/",
             "/coordinator/queue",
             "/coordinator/runs",
+            "/auth/account",
         ],
         "more": ["/admin/areas", "/admin/users/new", "/admin/import"],
     },
     "coordinator": {
-        "nav": ["/coordinator/", "/coordinator/queue", "/coordinator/gaps", "/coordinator/runs"],
+        "nav": [
+            "/coordinator/",
+            "/coordinator/queue",
+            "/coordinator/gaps",
+            "/coordinator/runs",
+            "/auth/account",
+        ],
         "more": ["/coordinator/hand-match"],
     },
     "employer": {
@@ -34,6 +42,7 @@ PAGES = {
             "/employer/impact",
             "/employer/calendar",
             "/employer/profile",
+            "/auth/account",
         ],
         "more": ["/employer/offers/new"],
     },
@@ -45,6 +54,7 @@ PAGES = {
             "/school/plan",
             "/school/calendar",
             "/school/profile",
+            "/auth/account",
         ],
         "more": ["/school/requests/new", "/school/report"],
     },
@@ -83,7 +93,14 @@ def test_role_main_pages_work_on_a_phone(
 
 def test_signed_out_pages_work_on_a_phone(browser: Browser) -> None:
     problems: dict[str, list[str]] = {}
-    for path in ("/", "/auth/login", "/auth/register/school", "/auth/register/employer"):
+    for path in (
+        "/",
+        "/auth/login",
+        "/auth/register/school",
+        "/auth/register/employer",
+        "/auth/forgot",
+        "/auth/check-email",
+    ):
         browser.open(path)
         browser.screenshot(f"public{path}")
         if found := browser.problems():
