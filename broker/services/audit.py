@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from sqlalchemy import insert
 
 from broker.extensions import db
 from broker.models import AuditEntry, User
@@ -22,6 +25,26 @@ def record(action: str, obj: Any, *, by: User | None, **details: Any) -> AuditEn
     )
     db.session.add(entry)
     return entry
+
+
+def record_many(action: str, objs: Sequence[Any], *, by: User | None, **details: Any) -> None:
+    """Add the same audit entry for each of ``objs`` (model instances) in one statement."""
+    if not objs:
+        return
+    plain = {k: _plain(v) for k, v in details.items()}
+    db.session.execute(
+        insert(AuditEntry),
+        [
+            {
+                "action": action,
+                "object_type": type(obj).__name__,
+                "object_id": obj.id,
+                "user_id": by.id if by is not None else None,
+                "details": plain,
+            }
+            for obj in objs
+        ],
+    )
 
 
 def _plain(value: Any) -> Any:
