@@ -22,7 +22,7 @@ from broker.models import (
     Offer,
     User,
 )
-from broker.services.matches import active_users
+from broker.services.matches import active_users, lock_ids
 from broker.services.notify import Notice, notify_many
 from broker.services.vetting import EXPIRY_WARNING_DAYS, RISK_ASSESSMENT_VALID_DAYS, expiring_soon
 from broker.templating import label
@@ -38,34 +38,18 @@ ENCOUNTER_REMINDER_DAYS = 3
 
 
 def expire_stale(now: datetime) -> dict[str, int]:
-    """Expire requests and offers whose dates have passed; supersede proposals on them."""
+    """Expire requests and offers whose dates have passed; supersede proposals on them.
+
+    The rows are locked in the lifecycle's one order (proposals, then requests, then offers,
+    each by id; :func:`broker.services.matches.lock_ids`), so expiry never deadlocks with a
+    coordinator's approval, and each update checks the status again under the lock: a
+    proposal approved, or a request withdrawn, meanwhile keeps that change.
+    """
     today = clock.local_date(now)
-    requests = list(
-        db.session.scalars(
-            select(EncounterRequest.id).where(
-                EncounterRequest.status == "open", EncounterRequest.latest < today
-            )
-        )
-    )
-    offers = list(
-        db.session.scalars(
-            select(Offer.id).where(Offer.status.in_(("open", "paused")), Offer.latest < today)
-        )
-    )
-    for chunk in _chunks(requests):
-        db.session.execute(
-            update(EncounterRequest)
-            .where(EncounterRequest.id.in_(chunk))
-            .values(status="expired", updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    for chunk in _chunks(offers):
-        db.session.execute(
-            update(Offer)
-            .where(Offer.id.in_(chunk))
-            .values(status="expired", updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    request_due = and_(EncounterRequest.status == "open", EncounterRequest.latest < today)
+    offer_due = and_(Offer.status.in_(("open", "paused")), Offer.latest < today)
+    requests = list(db.session.scalars(select(EncounterRequest.id).where(request_due)))
+    offers = list(db.session.scalars(select(Offer.id).where(offer_due)))
     stale = list(
         db.session.scalars(
             select(Match.id)
@@ -73,18 +57,49 @@ def expire_stale(now: datetime) -> dict[str, int]:
             .join(Offer, Match.offer_id == Offer.id)
             .where(
                 Match.status == "proposed",
-                or_(EncounterRequest.status == "expired", Offer.status == "expired"),
+                or_(
+                    request_due,
+                    offer_due,
+                    EncounterRequest.status == "expired",
+                    Offer.status == "expired",
+                ),
             )
         )
     )
-    for chunk in _chunks(stale):
-        db.session.execute(
+    lock_ids(Match, stale)
+    lock_ids(EncounterRequest, requests)
+    lock_ids(Offer, offers)
+    superseded: list[int] = []
+    for chunk in _chunks(sorted(stale)):
+        superseded += db.session.scalars(
             update(Match)
-            .where(Match.id.in_(chunk))
+            .where(Match.id.in_(chunk), Match.status == "proposed")
             .values(status="superseded", updated_at=now)
+            .returning(Match.id)
             .execution_options(synchronize_session=False)
+        ).all()
+    expired = {"requests": 0, "offers": 0}
+    for chunk in _chunks(requests):
+        expired["requests"] += len(
+            db.session.scalars(
+                update(EncounterRequest)
+                .where(EncounterRequest.id.in_(chunk), EncounterRequest.status == "open")
+                .values(status="expired", updated_at=now)
+                .returning(EncounterRequest.id)
+                .execution_options(synchronize_session=False)
+            ).all()
         )
-    if stale:
+    for chunk in _chunks(offers):
+        expired["offers"] += len(
+            db.session.scalars(
+                update(Offer)
+                .where(Offer.id.in_(chunk), Offer.status.in_(("open", "paused")))
+                .values(status="expired", updated_at=now)
+                .returning(Offer.id)
+                .execution_options(synchronize_session=False)
+            ).all()
+        )
+    if superseded:
         db.session.execute(
             MatchEvent.__table__.insert(),
             [
@@ -95,10 +110,10 @@ def expire_stale(now: datetime) -> dict[str, int]:
                     "reason": "request or offer expired",
                     "at": now,
                 }
-                for i in stale
+                for i in sorted(superseded)
             ],
         )
-    counts = {"requests": len(requests), "offers": len(offers), "proposals": len(stale)}
+    counts = {**expired, "proposals": len(superseded)}
     db.session.flush()
     db.session.expire_all()
     log.info("expired %(requests)d requests, %(offers)d offers, %(proposals)d proposals", counts)

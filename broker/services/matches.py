@@ -230,6 +230,23 @@ def _has_id(ids: set[int]) -> Callable[[dict[str, Any]], bool]:
     return lambda loaded: loaded.get("id") in ids
 
 
+def lock_ids(model: Any, ids: Iterable[int]) -> None:
+    """Lock the rows of ``model`` with these ids, in id order, without loading them.
+
+    For jobs that then change the rows with UPDATE statements that check the status again.
+    Call for matches, then requests, then offers, as :func:`lock_rows` does.
+    """
+    _take_write_lock()
+    wanted = sorted(set(ids))
+    for start in range(0, len(wanted), 500):
+        db.session.execute(
+            select(model.id)
+            .where(model.id.in_(wanted[start : start + 500]))
+            .order_by(model.id)
+            .with_for_update()
+        ).all()
+
+
 def lock_matches_of(
     *, request_id: int | None = None, offer_id: int | None = None, statuses: Iterable[str]
 ) -> list[Match]:
@@ -395,6 +412,20 @@ def hand_match(
     lock_rows([], [request.id], [offer.id])
     if request.status != "open":
         raise Conflict(f"This request is {request.status}.", field="request")
+    same = db.session.scalar(
+        select(Match.id).where(
+            Match.request_id == request.id,
+            Match.offer_id == offer.id,
+            Match.status.in_(holds.LIVE),
+        ).limit(1)
+    )
+    if same is not None:
+        # Also what makes a repeated form (a double click) harmless.
+        raise Conflict(
+            f"This request is already matched with this offer (match {same}); change that "
+            "match instead of making another.",
+            field="offer",
+        )
     candidate = adapter.pair_allowed(request, offer, clock.today())
     if candidate is None:
         raise ServiceError(

@@ -41,10 +41,11 @@ from broker.models import (
 )
 from broker.services import matches as svc
 from broker.services import offers, requests
+from broker.services.housekeeping import expire_stale
 from broker.services.errors import ServiceError
 from config import TestConfig
 from tests.conftest import ON_POSTGRES
-from tests.frozen import TODAY, days
+from tests.frozen import NOW, TODAY, days
 
 WAIT = 15.0
 HOLD = 0.3  # seconds the first racer keeps its transaction open
@@ -389,3 +390,22 @@ def test_lowering_capacity_while_a_proposal_is_approved_never_over_allocates(rac
     )
     assert live <= offer.capacity and approved <= offer.capacity
     assert _outcomes(results) == ["ok", "refused"]
+
+
+def test_expiry_never_overwrites_an_approval_made_meanwhile(racing_app):
+    w = _world("proposed")
+    offer = _get(Offer, w.offer)
+    offer.earliest, offer.latest = days(-30), days(-1)  # its dates have passed
+    db.session.commit()
+
+    def expire() -> Callable[[], object]:
+        return lambda: expire_stale(NOW)
+
+    results = race(racing_app, approve(w), expire)
+    match = _get(Match, w.match)
+    assert _get(Offer, w.offer).status == "expired"
+    if results[0] == "ok":
+        assert match.status == "approved" and _events(w.match, "superseded") == 0
+    else:
+        assert match.status == "superseded" and _events(w.match, "approved") == 0
+    assert _count(MatchEvent, MatchEvent.match_id == w.match) == 1

@@ -204,3 +204,12 @@ def test_a_repeated_withdrawal_shows_a_message(client, auth, people, make, no_cs
     assert again.status_code == 200
     assert "This request is withdrawn already." in again.get_data(as_text=True)
     assert _written() == before
+
+
+def test_hand_match_twice(people, make_offer, make_employer, make_request):
+    employer = make_employer(insurance_expires_on=days(396), risk_assessment_on=days(-61),
+                             dbs_checked=True, dbs_renewal_on=days(396))
+    offer = make_offer(employer=employer, capacity=100)
+    wanted = make_request(school=people["school"], pupils=30)
+    twice(lambda: svc.hand_match(wanted, offer, 10, by=people["coordinator"]),
+          "already matched with this offer")
