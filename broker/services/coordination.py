@@ -169,7 +169,7 @@ def approve_filtered(user: User, filters: QueueFilters, *, expected: int) -> Bul
         )
     if len(matches) > BULK_LIMIT:
         raise Conflict(f"Approve at most {BULK_LIMIT} at once; narrow the filters.")
-    refused = dict((m.id, exc.message) for m, exc in approve_matches(matches, by=user))
+    refused = {m.id: exc.message for m, exc in approve_matches(matches, by=user)}
     result = BulkResult([], [])
     for match in matches:
         if match.id in refused:

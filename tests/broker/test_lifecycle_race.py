@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from flask import Flask
@@ -41,8 +41,8 @@ from broker.models import (
 )
 from broker.services import matches as svc
 from broker.services import offers, requests
-from broker.services.housekeeping import expire_stale
 from broker.services.errors import ServiceError
+from broker.services.housekeeping import expire_stale
 from config import TestConfig
 from tests.conftest import ON_POSTGRES
 from tests.frozen import NOW, TODAY, days
@@ -242,10 +242,8 @@ def pause(w: World) -> Racer:
 def set_capacity(w: World, capacity: int) -> Racer:
     def load():
         offer, by = _get(Offer, w.offer), _get(User, w.employer_user)
-        data = offers.OfferData.from_offer(offer)
-        return lambda: offers.update_offer(offer, data.__class__(**{**data.__dict__,
-                                                                    "capacity": capacity}),
-                                           by=by, today=TODAY)
+        data = replace(offers.OfferData.from_offer(offer), capacity=capacity)
+        return lambda: offers.update_offer(offer, data, by=by, today=TODAY)
     return load
 
 
