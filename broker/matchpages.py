@@ -16,15 +16,24 @@ It adds ``<bp>.match_detail``, ``match_respond``, ``match_schedule``, ``match_ca
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import Select
-from wtforms import DateField, IntegerField, RadioField, SelectField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    TextAreaField,
+)
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
+from broker import clock
 from broker.extensions import db
 from broker.formutil import choices, show_service_error
 from broker.models import ENCOUNTER_TYPES, Match, Offer
@@ -67,6 +76,7 @@ class RespondForm(FlaskForm):
 
 class DeliveryForm(FlaskForm):
     delivered_on = DateField("Date it happened", validators=[InputRequired()])
+    move_date = BooleanField("It happened on another day: move the agreed date to this one")
     pupils_reached = IntegerField(
         "Pupils who took part", validators=[InputRequired(), NumberRange(min=0)]
     )
@@ -114,6 +124,13 @@ class SchoolFeedbackForm(FeedbackForm):
         """Return the answers, with the pupils' own score, as ``give_feedback``'s arguments."""
         score = self.pupil_voice_score.data
         return {**super().feedback(), "pupil_voice_score": int(score) if score else None}
+
+
+def _default_delivery_day(match: Match) -> date | None:
+    """The agreed date, once it has come: what the delivery form offers first."""
+    if match.scheduled_on is not None and match.scheduled_on <= clock.today():
+        return match.scheduled_on
+    return None
 
 
 def filter_matches(query: Select, *, status: str, type_: str, sorts: dict, sort: str) -> Select:
@@ -167,7 +184,9 @@ def register_match_pages(
             or ScheduleForm(formdata=None, on=match.scheduled_on),
             window=matches.common_window(match),
             cancel_form=forms.get("cancel_form") or ReasonForm(formdata=None),
-            delivery_form=forms.get("delivery_form") or DeliveryForm(formdata=None),
+            delivery_form=forms.get("delivery_form")
+            or DeliveryForm(formdata=None, delivered_on=_default_delivery_day(match)),
+            today=clock.today(),
             feedback_form=forms.get("feedback_form") or feedback_form(formdata=None),
             **{other: counterpart},
         ), status
@@ -225,7 +244,8 @@ def register_match_pages(
         )
 
     def match_deliver(match_id: int):
-        # record_delivery refuses a date in the future, on the delivered_on field.
+        # record_delivery checks the date (in the window, not in the future, the agreed
+        # date unless move_date is ticked) and names the delivered_on field.
         form = DeliveryForm()
         return act(
             match_id,
@@ -236,6 +256,7 @@ def register_match_pages(
                 by=current_user,
                 delivered_on=form.delivered_on.data,
                 pupils_reached=form.pupils_reached.data,
+                move_date=bool(form.move_date.data),
             ),
             delivered,
         )

@@ -244,13 +244,15 @@ def offer_edit(offer_id: int):
     status = 200
     if form.validate_on_submit():
         try:
-            offers.update_offer(offer, _offer_data(form), by=current_user, today=_today())
+            saved = offers.update_offer(
+                offer, _offer_data(form), by=current_user, today=_today()
+            )
         except ServiceError as exc:
             show_service_error(form, exc)
             status = 400
         else:
             db.session.commit()
-            flash("Offer saved.", "success")
+            flash(saved.message, "success")
             return redirect(url_for("employer.offer_detail", offer_id=offer.id))
     elif form.is_submitted():
         status = 400

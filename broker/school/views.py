@@ -274,13 +274,13 @@ def request_edit(request_id: int):
     status = 200
     if form.validate_on_submit():
         try:
-            requests.update_request(req, _request_data(form), by=current_user)
+            saved = requests.update_request(req, _request_data(form), by=current_user)
         except ServiceError as exc:
             show_service_error(form, exc)
             status = 400
         else:
             db.session.commit()
-            flash("Request saved.", "success")
+            flash(saved.message, "success")
             return redirect(url_for("school.request_list"))
     elif form.is_submitted():
         status = 400

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, insert, or_, select
 
 from broker import clock
 from broker.extensions import db
@@ -27,6 +28,26 @@ def record(action: str, obj: Any, *, by: User | None, **details: Any) -> AuditEn
     )
     db.session.add(entry)
     return entry
+
+
+def record_many(action: str, objs: Sequence[Any], *, by: User | None, **details: Any) -> None:
+    """Add the same audit entry for each of ``objs`` (model instances) in one statement."""
+    if not objs:
+        return
+    plain = {k: _plain(v) for k, v in details.items()}
+    db.session.execute(
+        insert(AuditEntry),
+        [
+            {
+                "action": action,
+                "object_type": type(obj).__name__,
+                "object_id": obj.id,
+                "user_id": by.id if by is not None else None,
+                "details": plain,
+            }
+            for obj in objs
+        ],
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -104,6 +104,15 @@ def fold(line: str) -> str:
     return "\r\n".join(out)
 
 
+def ics_date(day: date) -> str:
+    """Format a DATE value (RFC 5545 section 3.3.4): always eight digits, even in year 1.
+
+    ``strftime("%Y")`` drops the leading zeros of years before 1000 on Linux, which would
+    make the whole feed unreadable to calendar apps.
+    """
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
+
+
 def render_ics(name: str, events: list[Event], *, now: datetime, host: str) -> str:
     """Return an iCalendar document for ``events``."""
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
@@ -120,8 +129,12 @@ def render_ics(name: str, events: list[Event], *, now: datetime, host: str) -> s
             "BEGIN:VEVENT",
             f"UID:{event.uid}@{host}",
             f"DTSTAMP:{stamp}",
-            f"DTSTART;VALUE=DATE:{event.start:%Y%m%d}",
-            f"DTEND;VALUE=DATE:{event.end + timedelta(days=1):%Y%m%d}",
+            f"DTSTART;VALUE=DATE:{ics_date(event.start)}",
+            *(
+                [f"DTEND;VALUE=DATE:{ics_date(event.end + timedelta(days=1))}"]
+                if event.end < date.max
+                else []  # without DTEND an all-day event lasts its one day
+            ),
             f"SUMMARY:{escape_text(event.summary)}",
             f"DESCRIPTION:{escape_text(event.description)}",
             f"LOCATION:{escape_text(event.location)}",

@@ -27,7 +27,7 @@ from broker.models import (
 )
 from broker.pagination import Page, paginate
 from broker.services.errors import Conflict, NotAllowed
-from broker.services.matches import approve_match, lock_rows
+from broker.services.matches import approve_matches
 from broker.wording import plural
 
 __all__ = [
@@ -159,7 +159,8 @@ def approve_filtered(user: User, filters: QueueFilters, *, expected: int) -> Bul
     ``expected`` is the count the user confirmed; if the queue changed meanwhile, nothing
     is approved and the user is asked to look again. Rows are locked in one global order
     first, so a bulk approval and single approvals never deadlock or over-allocate; a
-    proposal that no longer fits is skipped with the reason.
+    proposal that is no longer one, or no longer fits, is skipped with the reason. The
+    places taken are counted once for the whole selection, not once per proposal.
     """
     matches = list(db.session.scalars(queue_query(user, filters).limit(BULK_LIMIT + 1)))
     if len(matches) != expected:
@@ -169,16 +170,11 @@ def approve_filtered(user: User, filters: QueueFilters, *, expected: int) -> Bul
         )
     if len(matches) > BULK_LIMIT:
         raise Conflict(f"Approve at most {BULK_LIMIT} at once; narrow the filters.")
-    lock_rows(matches, [m.request_id for m in matches], [m.offer_id for m in matches])
+    refused = {m.id: exc.message for m, exc in approve_matches(matches, by=user)}
     result = BulkResult([], [])
     for match in matches:
-        if match.status != "proposed":
-            result.skipped.append((match, f"now {match.status}"))
-            continue
-        try:
-            approve_match(match, by=user)
-        except Conflict as exc:
-            result.skipped.append((match, exc.message))
+        if match.id in refused:
+            result.skipped.append((match, refused[match.id]))
         else:
             result.approved.append(match)
     return result

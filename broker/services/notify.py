@@ -1,7 +1,8 @@
 """Notifications: rendered from templates into the outbox, sent later by the send-outbox job.
 
 Enqueueing is idempotent on ``dedupe_key`` so a retried request or job never produces a
-second message for the same event.
+second message for the same event. :func:`notify` queues one message; :func:`notify_many`
+queues many with one look-up for those already queued, for jobs and bulk actions.
 
 Who gets what: account mail (:data:`ACCOUNT_TEMPLATES`: confirmation links, password and
 email changes) always goes, since it keeps the account safe. Every other email belongs to one
@@ -12,15 +13,26 @@ addresses whose owner has confirmed them.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import render_template
 from jinja2 import TemplateNotFound
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from broker.extensions import db
 from broker.models import OutboxMessage, User
+
+__all__ = [
+    "ACCOUNT_TEMPLATES",
+    "EMAIL_KINDS",
+    "Notice",
+    "kinds_for",
+    "notify",
+    "notify_many",
+    "wants",
+]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +104,37 @@ def wants(user: User, template: str) -> bool:
     return kind is None or kind not in (user.email_opt_outs or [])
 
 
+@dataclass(frozen=True)
+class Notice:
+    """One notification to queue: :func:`notify`'s arguments."""
+
+    to: User | str | None
+    template: str
+    subject: str
+    dedupe_key: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def _email(to: User | str | None) -> str | None:
+    return to.email if isinstance(to, User) else to
+
+
+def _render(notice: Notice) -> tuple[str, str]:
+    """Return the text and HTML bodies of ``notice`` (HTML empty when it has no template)."""
+    context = dict(notice.context)
+    context.setdefault("recipient", notice.to if isinstance(notice.to, User) else None)
+    body_text = render_template(
+        f"email/{notice.template}.txt", subject=notice.subject, **context
+    )
+    try:
+        body_html = render_template(
+            f"email/{notice.template}.html", subject=notice.subject, **context
+        )
+    except TemplateNotFound:
+        body_html = ""
+    return body_text, body_html
+
+
 def notify(
     to: User | str | None,
     template: str,
@@ -108,7 +151,7 @@ def notify(
     The text body comes from ``templates/email/<template>.txt`` and the HTML body, when
     present, from ``templates/email/<template>.html``.
     """
-    email = to.email if isinstance(to, User) else to
+    email = _email(to)
     if not email:
         return None
     if isinstance(to, User) and not wants(to, template):
@@ -118,12 +161,7 @@ def notify(
     existing = db.session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == key))
     if existing is not None:
         return existing
-    context.setdefault("recipient", to if isinstance(to, User) else None)
-    body_text = render_template(f"email/{template}.txt", subject=subject, **context)
-    try:
-        body_html = render_template(f"email/{template}.html", subject=subject, **context)
-    except TemplateNotFound:
-        body_html = ""
+    body_text, body_html = _render(Notice(to, template, subject, dedupe_key, context))
     message = OutboxMessage(
         dedupe_key=key,
         to_email=email,
@@ -135,3 +173,55 @@ def notify(
     db.session.add(message)
     log.debug("queued %s for %s", template, email)
     return message
+
+
+def notify_many(notices: Iterable[Notice]) -> list[Notice]:
+    """Queue every notice not queued before; return those queued now, in order.
+
+    As with :func:`notify`, people who turned that kind of email off, or have not confirmed
+    their address, are skipped (account mail excepted).
+
+    One query finds the messages already queued (per 500 keys) and one statement inserts
+    the new ones, so a job or bulk action costs the same few statements however many
+    people it tells.
+    """
+    wanted: dict[str, tuple[Notice, str]] = {}
+    for notice in notices:
+        email = _email(notice.to)
+        if not email:
+            continue
+        if isinstance(notice.to, User) and not wants(notice.to, notice.template):
+            continue
+        wanted.setdefault(f"{notice.dedupe_key}:{email}", (notice, email))
+    if not wanted:
+        return []
+    keys = list(wanted)
+    queued = {m.dedupe_key for m in db.session.new if isinstance(m, OutboxMessage)}
+    for start in range(0, len(keys), 500):
+        queued.update(
+            db.session.scalars(
+                select(OutboxMessage.dedupe_key).where(
+                    OutboxMessage.dedupe_key.in_(keys[start : start + 500])
+                )
+            )
+        )
+    rows, new = [], []
+    for key, (notice, email) in wanted.items():
+        if key in queued:
+            continue
+        body_text, body_html = _render(notice)
+        rows.append(
+            {
+                "dedupe_key": key,
+                "to_email": email,
+                "subject": notice.subject,
+                "template": notice.template,
+                "body_text": body_text,
+                "body_html": body_html,
+            }
+        )
+        new.append(notice)
+    if rows:
+        db.session.execute(insert(OutboxMessage), rows)
+        log.debug("queued %d messages", len(rows))
+    return new

@@ -2,7 +2,11 @@
 
 Only ``open`` offers are matched. Pausing keeps every match already made; closing cancels
 unapproved proposals and keeps approved and confirmed matches, which the employer declines
-or cancels on the matches page if it must.
+or cancels on the matches page if it must. Lowering the capacity withdraws unapproved
+proposals beyond it; only approved and later matches set how low it may go.
+
+Each change locks the offer (and its matches, when it changes them) and checks the offer's
+status under the lock, so a change repeated (a double click) is refused and writes nothing.
 """
 
 from __future__ import annotations
@@ -10,13 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
 from broker.extensions import db
 from broker.models import (
     ENCOUNTER_TYPES,
-    LIVE_MATCH_STATUSES,
     OFFER_DELIVERY,
     OFFER_STATUSES,
     SCHOOL_GENDERS,
@@ -26,9 +29,14 @@ from broker.models import (
     Offer,
     User,
 )
-from broker.services import audit, places, vetting
+from broker.services import audit, holds, places, vetting
 from broker.services.errors import Conflict, ServiceError
-from broker.services.matches import offer_pupils_held, transition
+from broker.services.matches import (
+    lock_matches_of,
+    lock_rows,
+    transition,
+    withdraw_proposals_beyond,
+)
 from broker.services.matching import propose_for_new_offer
 from broker.wording import plural
 
@@ -163,33 +171,69 @@ def create_offer(employer: Employer, data: OfferData, *, by: User, today: date) 
     return offer
 
 
-def update_offer(offer: Offer, data: OfferData, *, by: User, today: date) -> dict[str, object]:
-    """Change an offer; capacity cannot drop below the pupils its live matches hold."""
+@dataclass(frozen=True)
+class OfferUpdate:
+    """What :func:`update_offer` did: the fields changed and the proposals withdrawn."""
+
+    changed: dict[str, object]
+    withdrawn: list[Match] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        """Say what happened, for the employer."""
+        if not self.withdrawn:
+            return "Offer saved."
+        n, pupils = len(self.withdrawn), sum(m.pupils for m in self.withdrawn)
+        return (
+            f"Offer saved. {plural(n, 'proposed match')} for {plural(pupils, 'pupil')} "
+            "did not fit the new capacity and "
+            f"{'were' if n != 1 else 'was'} withdrawn; the schools stay open to other offers."
+        )
+
+
+def update_offer(offer: Offer, data: OfferData, *, by: User, today: date) -> OfferUpdate:
+    """Change an offer. Lowering the capacity withdraws proposals beyond it, lowest score
+    first; it cannot drop below the pupils approved and confirmed matches hold."""
+    _validate(data)
+    live = lock_matches_of(offer_id=offer.id, statuses=holds.LIVE)
+    lock_rows(offers=[offer.id])
     if offer.status in ("closed", "expired"):
         raise Conflict(f"This offer is {offer.status}; copy it to offer it again.")
-    _validate(data)
-    held = offer_pupils_held(offer)
-    if data.capacity < held:
+    firm = holds.pupils_in(live, statuses=holds.FIRM)
+    if data.capacity < firm:
         raise Conflict(
-            f"Capacity cannot go below {held}: matches already hold {plural(held, 'pupil')} "
-            "on this offer. Decline or cancel matches first.",
+            f"Capacity cannot go below {firm}: approved or confirmed matches hold "
+            f"{plural(firm, 'pupil')} on this offer. Decline or cancel matches first.",
             field="capacity",
         )
-    if held and data.type != offer.type:
+    if live and data.type != offer.type:
         raise Conflict("Type cannot change while matches hold pupils on this offer.",
                        field="type")
     if offer.status == "open" and data.type != offer.type:
         vetting.check_offer_allowed(offer.employer, data.type, today)
+    withdrawn = withdraw_proposals_beyond(
+        live, data.capacity, by=by,
+        reason=f"The employer lowered the offer's capacity to {data.capacity}.",
+    )
     changed = _apply(offer, data, offer.employer)
     db.session.flush()
     if changed:
         audit.record("offer.updated", offer, by=by, fields=sorted(changed))
-    return changed
+    if withdrawn:
+        audit.record(
+            "offer.proposals_withdrawn", offer, by=by, capacity=offer.capacity,
+            matches=[m.id for m in withdrawn], pupils=sum(m.pupils for m in withdrawn),
+        )
+    return OfferUpdate(changed, withdrawn)
 
 
 def _set_status(offer: Offer, status: str, *, by: User, allowed_from: tuple[str, ...]) -> Offer:
+    """Move ``offer`` to ``status`` from one of ``allowed_from``, reading it under a lock."""
     if status not in OFFER_STATUSES:
         raise ServiceError(f"Unknown offer status {status!r}.")
+    lock_rows(offers=[offer.id])
+    if offer.status == status:
+        raise Conflict(f"This offer is already {status}.")
     if offer.status not in allowed_from:
         raise Conflict(f"This offer is {offer.status}; it cannot be {status} now.")
     previous = offer.status
@@ -216,10 +260,8 @@ def reopen_offer(offer: Offer, *, by: User, today: date) -> Offer:
 
 def close_offer(offer: Offer, *, by: User) -> Offer:
     """Close an offer for good: unapproved proposals are cancelled, approved ones stay."""
+    proposals = lock_matches_of(offer_id=offer.id, statuses=("proposed",))
     _set_status(offer, "closed", by=by, allowed_from=("open", "paused"))
-    proposals = db.session.scalars(
-        select(Match).where(Match.offer_id == offer.id, Match.status == "proposed")
-    )
     for match in proposals:
         transition(match, "cancelled", by=by, reason="The employer closed the offer.")
     db.session.flush()
@@ -262,11 +304,4 @@ def offers_query(
 
 def pupils_held_by_offer(offer_ids: list[int]) -> dict[int, int]:
     """Return pupils held by live matches for each of ``offer_ids`` in one query."""
-    if not offer_ids:
-        return {}
-    rows = db.session.execute(
-        select(Match.offer_id, func.sum(Match.pupils))
-        .where(Match.offer_id.in_(offer_ids), Match.status.in_(LIVE_MATCH_STATUSES))
-        .group_by(Match.offer_id)
-    )
-    return {offer_id: int(n) for offer_id, n in rows}
+    return holds.by_offer(offer_ids)

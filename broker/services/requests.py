@@ -1,8 +1,12 @@
 """Requests: a school asks for an encounter for a cohort of one year group, in a window.
 
 Once matches hold pupils on a request, only what cannot invalidate them may change: the
-pupils (never below those already matched), the goals and the notes. Withdrawing cancels
+pupils, the goals and the notes. Lowering the pupils withdraws unapproved proposals beyond
+them; it cannot go below the pupils approved and confirmed matches hold. Withdrawing cancels
 unapproved proposals; approved or confirmed matches must be declined or cancelled first.
+
+Each change locks the request's live matches and then the request, and checks its status
+under the lock, so a change repeated (a double click) is refused and writes nothing.
 """
 
 from __future__ import annotations
@@ -10,13 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 
 from broker.extensions import db
 from broker.models import (
     ENCOUNTER_TYPES,
-    LIVE_MATCH_STATUSES,
-    LOCKED_MATCH_STATUSES,
     REQUEST_STATUSES,
     SEN_CODES,
     EncounterRequest,
@@ -24,9 +26,14 @@ from broker.models import (
     School,
     User,
 )
-from broker.services import audit
+from broker.services import audit, holds
 from broker.services.errors import Conflict, ServiceError
-from broker.services.matches import request_pupils_held, transition
+from broker.services.matches import (
+    lock_matches_of,
+    lock_rows,
+    transition,
+    withdraw_proposals_beyond,
+)
 from broker.services.profiles import year_group_pupils
 from broker.wording import plural
 
@@ -106,16 +113,38 @@ def create_request(school: School, data: RequestData, *, by: User, today: date) 
     return request
 
 
-def update_request(
-    request: EncounterRequest, data: RequestData, *, by: User
-) -> dict[str, object]:
-    """Change an open request, within what its live matches allow."""
-    if request.status != "open":
-        raise Conflict(f"This request is {request.status}; it can no longer be changed.")
+@dataclass(frozen=True)
+class RequestUpdate:
+    """What :func:`update_request` did: the fields changed and the proposals withdrawn."""
+
+    changed: dict[str, object]
+    withdrawn: list[Match] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        """Say what happened, for the school."""
+        if not self.withdrawn:
+            return "Request saved."
+        n, pupils = len(self.withdrawn), sum(m.pupils for m in self.withdrawn)
+        return (
+            f"Request saved. {plural(n, 'proposed match')} for {plural(pupils, 'pupil')} "
+            f"no longer fitted and {'were' if n != 1 else 'was'} withdrawn."
+        )
+
+
+def update_request(request: EncounterRequest, data: RequestData, *, by: User) -> RequestUpdate:
+    """Change an open request, within what its live matches allow.
+
+    Lowering the pupils withdraws proposals beyond them, lowest score first; it cannot go
+    below the pupils approved and confirmed matches hold.
+    """
     _validate(request.school, data)
     values = _values(data)
-    held = request_pupils_held(request)
-    if held:
+    live = lock_matches_of(request_id=request.id, statuses=holds.LIVE)
+    lock_rows(requests=[request.id])
+    if request.status != "open":
+        raise Conflict(f"This request is {request.status}; it can no longer be changed.")
+    if live:
         fixed = [k for k in FIXED_WHEN_MATCHED if getattr(request, k) != values[k]]
         if fixed:
             names = ", ".join(k.replace("_", " ") for k in fixed)
@@ -124,12 +153,16 @@ def update_request(
                 "You can change the pupils, goals and notes, or withdraw it and ask again.",
                 field=fixed[0],
             )
-        if data.pupils < held:
-            raise Conflict(
-                f"Pupils cannot go below {held}: matches already hold "
-                f"{plural(held, 'pupil')} on this request.",
-                field="pupils",
-            )
+    firm = holds.pupils_in(live, statuses=holds.FIRM)
+    if data.pupils < firm:
+        raise Conflict(
+            f"Pupils cannot go below {firm}: approved or confirmed matches already hold "
+            f"{plural(firm, 'pupil')} on this request.",
+            field="pupils",
+        )
+    withdrawn = withdraw_proposals_beyond(
+        live, data.pupils, by=by, reason=f"The school lowered the pupils to {data.pupils}."
+    )
     changed = {}
     for key, value in values.items():
         if getattr(request, key) != value:
@@ -140,27 +173,26 @@ def update_request(
     db.session.flush()
     if changed:
         audit.record("request.updated", request, by=by, fields=sorted(changed))
-    return changed
+    if withdrawn:
+        audit.record(
+            "request.proposals_withdrawn", request, by=by, pupils=request.pupils,
+            matches=[m.id for m in withdrawn],
+        )
+    return RequestUpdate(changed, withdrawn)
 
 
 def withdraw_request(request: EncounterRequest, *, by: User, reason: str = "") -> EncounterRequest:
     """Withdraw an open request, cancelling its unapproved proposals."""
+    live = lock_matches_of(request_id=request.id, statuses=holds.LIVE)
+    lock_rows(requests=[request.id])
     if request.status != "open":
         raise Conflict(f"This request is {request.status} already.")
-    locked = db.session.scalar(
-        select(func.count()).where(
-            Match.request_id == request.id, Match.status.in_(LOCKED_MATCH_STATUSES)
-        )
-    )
-    if locked:
+    if any(m.status in holds.FIRM for m in live):
         raise Conflict(
             "This request has approved or confirmed matches. Decline or cancel them on the "
             "matches page first, so the employers know."
         )
-    proposals = db.session.scalars(
-        select(Match).where(Match.request_id == request.id, Match.status == "proposed")
-    )
-    for match in proposals:
+    for match in live:
         transition(match, "cancelled", by=by, reason="The school withdrew the request.")
     request.status = "withdrawn"
     db.session.flush()
@@ -185,11 +217,4 @@ def requests_query(
 
 def pupils_held_by_request(request_ids: list[int]) -> dict[int, int]:
     """Return pupils held by live matches for each of ``request_ids`` in one query."""
-    if not request_ids:
-        return {}
-    rows = db.session.execute(
-        select(Match.request_id, func.sum(Match.pupils))
-        .where(Match.request_id.in_(request_ids), Match.status.in_(LIVE_MATCH_STATUSES))
-        .group_by(Match.request_id)
-    )
-    return {request_id: int(n) for request_id, n in rows}
+    return holds.by_request(request_ids)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
+
 import pytest
 
 from broker.extensions import db
@@ -145,3 +148,31 @@ def test_a_new_address_revokes_the_old_one(app, client, auth, make_user, booked)
     # The employer's address is untouched.
     token = _token(app, "employer", employer.id)
     assert client.get(f"/employer/calendar/{token}.ics").status_code == 200
+
+
+def test_dates_at_the_ends_of_the_calendar_keep_the_feed_readable(
+    app, client, make_school, make_offer, make_request, make_match
+):
+    """A delivery once recorded as 0001-01-01, and a window open until 9999-12-31, each
+    still give valid DATE values (eight digits) and never break the rest of the feed."""
+    school = make_school()
+    old = make_match(request=make_request(school=school), status="delivered")
+    db.session.add(Encounter(match=old, delivered_on=date.min, pupils_reached=5))
+    endless = make_match(
+        request=make_request(school=school, earliest=days(31), latest=date.max),
+        offer=make_offer(earliest=date.max, latest=date.max),
+        status="accepted",
+    )
+    normal = make_match(request=make_request(school=school), status="accepted",
+                        scheduled_on=days(40))
+    db.session.commit()
+    response = client.get(f"/school/calendar/{_token(app, 'school', school.id)}.ics")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True).replace("\r\n ", "")
+    assert text.count("BEGIN:VEVENT") == 3
+    assert "DTSTART;VALUE=DATE:00010101\r\nDTEND;VALUE=DATE:00010102\r\n" in text
+    assert "DTSTART;VALUE=DATE:99991231\r\nSUMMARY:" in text
+    assert f"DTSTART;VALUE=DATE:{days(40):%Y%m%d}\r\nDTEND;VALUE=DATE:{days(41):%Y%m%d}" in text
+    assert f"UID:match-{endless.id}@" in text and f"UID:match-{normal.id}@" in text
+    for value in re.findall(r"DT(?:START|END);VALUE=DATE:(\S+)", text):
+        assert re.fullmatch(r"\d{8}", value), value

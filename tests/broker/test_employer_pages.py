@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from broker.extensions import db
 from broker.models import AuditEntry, Encounter, Feedback, Offer, OutboxMessage
 from tests.conftest import csrf_token_from
-from tests.frozen import TODAY
+from tests.frozen import TODAY, days
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def test_pause_close_and_copy_through_the_page(client, me, employer, make_offer,
     client.post(f"/employer/offers/{offer.id}/close")
     assert offer.status == "closed"
     response = client.post(f"/employer/offers/{offer.id}/close", follow_redirects=True)
-    assert "it cannot be closed now" in response.get_data(as_text=True)
+    assert "This offer is already closed." in response.get_data(as_text=True)
     response = client.post(f"/employer/offers/{offer.id}/copy")
     copy = db.session.scalar(select(Offer).where(Offer.copied_from_id == offer.id))
     assert copy.status == "open" and copy.earliest.year == offer.earliest.year + 1
@@ -218,6 +218,7 @@ def test_decline_needs_a_reason(client, me, pair, no_csrf):
 def test_employer_records_delivery_and_feedback(client, me, pair, no_csrf):
     match, _ = pair
     match.status = "accepted"
+    match.offer.earliest = match.request.earliest = days(-7)
     db.session.commit()
     future = (TODAY + timedelta(days=2)).isoformat()
     response = client.post(f"/employer/matches/{match.id}/deliver",
@@ -288,3 +289,19 @@ def test_pages_render_for_a_new_employer(client, me):
         response = client.get(url)
         assert response.status_code == 200, url
         assert 'name="viewport"' in response.get_data(as_text=True)
+
+
+def test_employer_confirms_a_delivery_on_another_day(client, me, pair, no_csrf):
+    match, _ = pair
+    match.status = "accepted"
+    match.offer.earliest = match.request.earliest = days(-7)
+    match.scheduled_on = days(-1)
+    db.session.commit()
+    page = client.get(f"/employer/matches/{match.id}").get_data(as_text=True)
+    assert 'name="move_date"' in page
+    data = {"delivered_on": days(-2).isoformat(), "pupils_reached": "18"}
+    response = client.post(f"/employer/matches/{match.id}/deliver", data=data)
+    assert response.status_code == 400 and "The agreed date is" in response.text
+    response = client.post(f"/employer/matches/{match.id}/deliver",
+                           data={**data, "move_date": "y"})
+    assert response.status_code == 302 and match.scheduled_on == days(-2)

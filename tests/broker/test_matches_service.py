@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -31,6 +31,12 @@ def people(make_user, make_school, make_employer, make_area):
     }
 
 
+def _window_from(match, first):
+    """Open the match's window (offer and request) from ``first``, so it can be delivered."""
+    match.offer.earliest = match.request.earliest = first
+    db.session.commit()
+
+
 @pytest.fixture
 def match(people, make_match, make_request, make_offer):
     return make_match(
@@ -47,6 +53,7 @@ def test_full_lifecycle_to_feedback(people, match):
     assert match.status == "approved"  # waiting for the employer still
     svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=True)
     assert match.status == "accepted"
+    _window_from(match, days(-40))
     encounter = svc.record_delivery(
         match, by=people["school_user"], delivered_on=days(-29), pupils_reached=18
     )
@@ -131,6 +138,7 @@ def test_delivery_only_after_acceptance_and_feedback_once(people, match):
     svc.approve_match(match, by=people["coordinator"])
     svc.respond_to_match(match, by=people["school_user"], side="school", accept=True)
     svc.respond_to_match(match, by=people["employer_user"], side="employer", accept=True)
+    _window_from(match, days(-40))
     with pytest.raises(ServiceError):
         svc.record_delivery(
             match, by=people["school_user"], delivered_on=days(-29), pupils_reached=-1
@@ -236,3 +244,109 @@ def test_people_who_left_are_not_told(people, match, make_user):
     svc.approve_match(match, by=people["coordinator"])
     recipients = set(db.session.scalars(select(OutboxMessage.to_email)))
     assert people["school_user"].email in recipients and gone.email not in recipients
+
+
+@pytest.fixture
+def held(people, make_match, make_request, make_offer):
+    """An accepted match whose window (from both sides) ran from 20 days ago to 10 days on."""
+    return make_match(
+        request=make_request(school=people["school"], earliest=days(-25), latest=days(10)),
+        offer=make_offer(employer=people["employer"], earliest=days(-20), latest=days(30)),
+        pupils=20,
+        status="accepted",
+    )
+
+
+def test_delivery_date_lies_in_the_window_and_not_ahead(people, held):
+    school_user = people["school_user"]
+    for day, words in (
+        (date.min, "must be from"),  # 0001-01-01, typed by mistake
+        (days(-21), "must be from"),  # the day before the window opened
+        (days(1), "cannot be in the future"),
+        (days(5), "cannot be in the future"),  # inside the window, but still to come
+    ):
+        with pytest.raises(ServiceError, match=words) as caught:
+            svc.record_delivery(held, by=school_user, delivered_on=day, pupils_reached=18)
+        assert caught.value.field == "delivered_on"
+    assert held.status == "accepted" and held.encounter is None
+    encounter = svc.record_delivery(held, by=school_user, delivered_on=days(-20),
+                                    pupils_reached=18)
+    assert encounter.delivered_on == days(-20) and held.scheduled_on == days(-20)
+
+
+def test_delivery_on_another_day_than_agreed_needs_confirming_and_moves_the_date(people,
+                                                                                  held):
+    held.scheduled_on = days(-3)
+    db.session.commit()
+    with pytest.raises(ServiceError, match="tick") as caught:
+        svc.record_delivery(held, by=people["employer_user"], delivered_on=days(-4),
+                            pupils_reached=18)
+    assert "The agreed date is" in caught.value.message
+    assert caught.value.field == "delivered_on"
+    assert held.scheduled_on == days(-3) and held.status == "accepted"
+    svc.record_delivery(held, by=people["employer_user"], delivered_on=days(-4),
+                        pupils_reached=18, move_date=True)
+    db.session.commit()
+    assert held.scheduled_on == days(-4) and held.encounter.delivered_on == days(-4)
+    event = db.session.scalars(select(MatchEvent).where(MatchEvent.to_status == "delivered")).one()
+    assert "not the agreed" in event.reason
+    moved = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "match.scheduled")
+    ).one()
+    assert moved.details["moved_from"] == days(-3).isoformat()
+    assert moved.details["on"] == days(-4).isoformat()
+
+
+def test_delivery_on_the_agreed_date_needs_no_confirmation(people, held):
+    held.scheduled_on = days(-3)
+    db.session.commit()
+    svc.record_delivery(held, by=people["school_user"], delivered_on=days(-3), pupils_reached=20)
+    assert held.status == "delivered" and held.scheduled_on == days(-3)
+    assert db.session.scalar(
+        select(func.count()).where(AuditEntry.action == "match.scheduled")
+    ) == 0
+
+
+def _vetted_offer(make_offer, make_employer, **values):
+    employer = make_employer(insurance_expires_on=days(396), risk_assessment_on=days(-61),
+                             dbs_checked=True, dbs_renewal_on=days(396))
+    return make_offer(employer=employer, **values)
+
+
+def test_a_hand_match_leaves_room_for_proposals(people, make_offer, make_employer,
+                                               make_request, make_match):
+    """310 places: 200 approved and 110 proposed. A hand match for 37 used to pass (it
+    counted only the 200 approved) and commit 347 pupils on 310 places."""
+    offer = _vetted_offer(make_offer, make_employer, capacity=310)
+    school = people["school"]
+    make_match(offer=offer, request=make_request(school=school, pupils=200), pupils=200,
+               status="approved")
+    big = make_match(offer=offer, request=make_request(school=school, pupils=70), pupils=70,
+                     status="proposed")
+    make_match(offer=offer, request=make_request(school=school, pupils=40), pupils=40,
+               status="proposed")
+    wanted = make_request(school=school, pupils=37)
+    with pytest.raises(Conflict) as caught:
+        svc.hand_match(wanted, offer, 37, by=people["coordinator"])
+    assert caught.value.field == "pupils"
+    assert caught.value.message == (
+        "Engineering talk has only 0 of 310 places left (110 are held by proposals a "
+        "coordinator may still approve); 37 pupils do not fit."
+    )
+    svc.reject_match(big, by=people["coordinator"], reason="Wrong year group")
+    made = svc.hand_match(wanted, offer, 37, by=people["coordinator"])
+    assert made.status == "approved"
+    assert svc.offer_pupils_held(offer) == 277 <= offer.capacity
+
+
+def test_a_hand_match_leaves_room_for_proposals_on_the_request(people, make_offer,
+                                                               make_employer, make_request,
+                                                               make_match):
+    offer = _vetted_offer(make_offer, make_employer, capacity=100)
+    wanted = make_request(school=people["school"], pupils=30)
+    make_match(offer=_vetted_offer(make_offer, make_employer), request=wanted, pupils=20,
+               status="proposed")
+    with pytest.raises(Conflict, match="asked for 30 pupils and 20 are already placed"):
+        svc.hand_match(wanted, offer, 15, by=people["coordinator"])
+    svc.hand_match(wanted, offer, 10, by=people["coordinator"])
+    assert svc.request_pupils_held(wanted) == 30

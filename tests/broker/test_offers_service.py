@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from broker.extensions import db
-from broker.models import AuditEntry
+from broker.models import AuditEntry, MatchEvent
 from broker.services import offers
 from broker.services.errors import ServiceError
 from tests.frozen import days
@@ -88,16 +88,59 @@ def test_vetting_blocks_offers_that_need_it(make_employer, make_user):
     offers.create_offer(bare, _data(type="talk"), by=user, today=TODAY)
 
 
-def test_capacity_cannot_drop_below_pupils_held(employer, user, make_offer, make_match):
+def test_capacity_cannot_drop_below_approved_pupils(employer, user, make_offer, make_match):
     offer = make_offer(employer=employer, capacity=30)
     make_match(offer=offer, pupils=12, status="approved")
     make_match(offer=offer, pupils=5, status="proposed")
     make_match(offer=offer, pupils=9, status="declined")  # releases its pupils
     with pytest.raises(ServiceError) as err:
-        offers.update_offer(offer, replace(_data(), capacity=16), by=user, today=TODAY)
-    assert err.value.field == "capacity" and "17" in err.value.message
-    offers.update_offer(offer, replace(_data(), capacity=17), by=user, today=TODAY)
-    assert offer.capacity == 17
+        offers.update_offer(offer, replace(_data(), capacity=11), by=user, today=TODAY)
+    assert err.value.field == "capacity" and "below 12" in err.value.message
+    assert offer.capacity == 30
+    saved = offers.update_offer(offer, replace(_data(), capacity=17), by=user, today=TODAY)
+    assert offer.capacity == 17 and saved.withdrawn == [] and saved.message == "Offer saved."
+
+
+def test_lowering_capacity_withdraws_the_lowest_scored_proposals_beyond_it(
+    employer, user, make_offer, make_match
+):
+    """The trap: 100000 places typed by mistake, proposals made at once for 85 pupils."""
+    offer = make_offer(employer=employer, capacity=100000)
+    firm = make_match(offer=offer, pupils=20, status="accepted", score=1.0)
+    best = make_match(offer=offer, pupils=25, status="proposed", score=9.0)
+    good = make_match(offer=offer, pupils=15, status="proposed", score=6.0)
+    poor = make_match(offer=offer, pupils=10, status="proposed", score=2.0)
+    worst = make_match(offer=offer, pupils=15, status="proposed", score=1.5)
+    # 85 held; 60 places keep the accepted 20, the best 25 and the good 15.
+    saved = offers.update_offer(offer, replace(_data(), capacity=60), by=user, today=TODAY)
+    db.session.commit()
+    assert offer.capacity == 60
+    assert saved.withdrawn == [worst, poor]
+    assert [m.status for m in (firm, best, good, poor, worst)] == [
+        "accepted", "proposed", "proposed", "superseded", "superseded"
+    ]
+    assert offers.pupils_held_by_offer([offer.id]) == {offer.id: 60}
+    assert saved.message == (
+        "Offer saved. 2 proposed matches for 25 pupils did not fit the new capacity and were "
+        "withdrawn; the schools stay open to other offers."
+    )
+    events = db.session.scalars(
+        select(MatchEvent).where(MatchEvent.to_status == "superseded").order_by(MatchEvent.id)
+    ).all()
+    assert [(e.match_id, e.from_status, e.by_id) for e in events] == [
+        (worst.id, "proposed", user.id), (poor.id, "proposed", user.id)
+    ]
+    assert "lowered the offer's capacity to 60" in events[0].reason
+    entry = db.session.scalar(
+        select(AuditEntry).where(AuditEntry.action == "offer.proposals_withdrawn")
+    )
+    assert entry.object_id == offer.id and entry.details["pupils"] == 25
+    assert entry.details["matches"] == [worst.id, poor.id]
+    # Down to the accepted 20: every proposal goes; below it is refused.
+    saved = offers.update_offer(offer, replace(_data(), capacity=20), by=user, today=TODAY)
+    assert saved.withdrawn == [good, best] and offer.capacity == 20
+    with pytest.raises(ServiceError, match="approved or confirmed matches hold 20"):
+        offers.update_offer(offer, replace(_data(), capacity=19), by=user, today=TODAY)
 
 
 def test_type_cannot_change_under_live_matches(employer, user, make_offer, make_match):

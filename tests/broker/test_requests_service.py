@@ -73,19 +73,32 @@ def test_edit_with_live_matches_is_limited(school, user, make_request, make_matc
     make_match(request=req, pupils=25, status="approved")
     make_match(request=req, pupils=10, status="proposed")
     with pytest.raises(ServiceError) as err:
-        requests.update_request(req, _data(pupils=34), by=user)
-    assert err.value.field == "pupils" and "35" in err.value.message
+        requests.update_request(req, _data(pupils=24), by=user)
+    assert err.value.field == "pupils" and "below 25" in err.value.message
     with pytest.raises(ServiceError) as err:
         requests.update_request(req, _data(year_group=10), by=user)
     assert err.value.field == "year_group" and "cannot change" in err.value.message
     with pytest.raises(ServiceError) as err:
         requests.update_request(req, _data(type="mentoring"), by=user)
     assert err.value.field == "type"
-    changed = requests.update_request(
+    saved = requests.update_request(
         req, _data(pupils=35, stereotype_goal=True, notes="Bring hard hats"), by=user
     )
-    assert set(changed) == {"pupils", "stereotype_goal", "notes"}
-    assert req.pupils == 35
+    assert set(saved.changed) == {"pupils", "stereotype_goal", "notes"}
+    assert req.pupils == 35 and saved.withdrawn == []
+
+
+def test_fewer_pupils_withdraw_the_proposals_beyond_them(school, user, make_request,
+                                                        make_match):
+    req = make_request(school=school, pupils=60)
+    firm = make_match(request=req, pupils=25, status="approved")
+    kept = make_match(request=req, pupils=10, status="proposed", score=5.0)
+    dropped = make_match(request=req, pupils=15, status="proposed", score=3.0)
+    saved = requests.update_request(req, _data(pupils=40), by=user)
+    assert saved.withdrawn == [dropped] and req.pupils == 40
+    assert (firm.status, kept.status, dropped.status) == ("approved", "proposed", "superseded")
+    assert saved.message.startswith("Request saved. 1 proposed match for 15 pupils")
+    assert requests.pupils_held_by_request([req.id]) == {req.id: 35}
 
 
 def test_edit_without_matches_may_change_anything(school, user, make_request):

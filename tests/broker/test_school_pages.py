@@ -206,6 +206,8 @@ def test_accept_both_sides_then_contacts_then_deliver_and_feedback(client, me, a
     auth.logout()
     auth.login(me)
     assert "asha@severn.example" in client.get(f"/school/matches/{match.id}").text
+    match.offer.earliest = match.request.earliest = days(-7)
+    db.session.commit()
     response = client.post(f"/school/matches/{match.id}/deliver",
                            data={"delivered_on": TODAY.isoformat(), "pupils_reached": "19"})
     assert response.status_code == 302 and match.status == "delivered"
@@ -306,3 +308,42 @@ def test_agree_a_date_then_it_shows_on_both_pages_and_in_the_calendar(
     auth.login(employer_user)
     page = client.get(f"/employer/matches/{match.id}").text
     assert day.strftime("%-d %B %Y") in page and "Move the date" in page
+
+
+def test_delivery_on_another_day_is_confirmed_on_the_form(client, me, approved):
+    match, _ = approved
+    match.status = "accepted"
+    match.offer.earliest = match.request.earliest = days(-14)
+    match.scheduled_on = days(-2)
+    db.session.commit()
+    page = client.get(f"/school/matches/{match.id}").get_data(as_text=True)
+    # The form offers the agreed date first, and the box to tick if it moved.
+    assert f'type="date" value="{days(-2).isoformat()}"' in page
+    assert 'name="move_date"' in page and "It happened on another day" in page
+    assert f'max="{TODAY.isoformat()}" min="{days(-14).isoformat()}"' in page
+    token = csrf_token_from(page)
+    other_day = {"csrf_token": token, "delivered_on": days(-3).isoformat(),
+                 "pupils_reached": "19"}
+    response = client.post(f"/school/matches/{match.id}/deliver", data=other_day)
+    assert response.status_code == 400
+    assert "The agreed date is" in response.text and "tick" in response.text
+    assert match.status == "accepted" and match.scheduled_on == days(-2)
+    response = client.post(f"/school/matches/{match.id}/deliver",
+                           data={**other_day, "move_date": "y"})
+    assert response.status_code == 302
+    assert match.status == "delivered" and match.scheduled_on == days(-3)
+    assert match.encounter.delivered_on == days(-3)
+
+
+def test_delivery_dates_outside_the_window_are_refused_on_the_form(client, me, approved,
+                                                                   no_csrf):
+    match, _ = approved
+    match.status = "accepted"
+    match.offer.earliest = match.request.earliest = days(-14)
+    db.session.commit()
+    for day in ("0001-01-01", days(-15).isoformat()):
+        response = client.post(f"/school/matches/{match.id}/deliver",
+                               data={"delivered_on": day, "pupils_reached": "19"})
+        assert response.status_code == 400
+        assert "The date it happened must be from" in response.text
+    assert match.status == "accepted"
