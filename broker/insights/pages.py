@@ -1,0 +1,147 @@
+"""What each insights page shows, put together from the services (read only).
+
+Kept apart from the views so that the views stay thin and the coordinator dashboard can show
+the same lead (map and three numbers) as the insights overview.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from flask import url_for
+from markupsafe import Markup
+from sqlalchemy import select
+
+from broker.extensions import db
+from broker.insights import svg
+from broker.models import Area
+from broker.services import coverage
+from broker.services.insights import REACH_KM, gains_for
+from broker.templating import label
+
+__all__ = ["MapView", "Lead", "lead", "map_view", "needs_sentence"]
+
+# How to say "one more <type>" in a sentence.
+_ONE = {
+    "talk": "An employer talk",
+    "careers_fair": "A careers fair",
+    "workplace_visit": "A workplace visit",
+    "work_experience": "A work experience placement",
+    "mentoring": "A mentoring programme",
+    "mock_interview": "A mock interview session",
+    "enterprise_challenge": "An enterprise challenge",
+    "cv_workshop": "A CV workshop",
+}
+
+
+def needs_sentence(g: dict[str, Any], km: float = REACH_KM) -> str:
+    """One suggestion as a coordinator can act on it.
+
+    >>> needs_sentence({"type": "workplace_visit", "year": 10, "place": "Boston", "pupils": 36,
+    ...                 "places": 12, "schools": [1, 2, 3], "new_schools": [1, 2, 3], "sen": []})
+    'A workplace visit for year 10 within 20 km of Boston would serve 3 schools with none this year (36 pupils).'
+    """
+    what = _ONE.get(g["type"], label(g["type"]))
+    n, new = len(g["schools"]), len(g["new_schools"])
+    schools = f"{n} school{'s' if n != 1 else ''}"
+    if new == n:
+        who = f"{schools} with none this year"
+    elif new:
+        who = f"{schools}, {new} of them with none this year"
+    else:
+        who = schools
+    text = (
+        f"{what} for year {g['year']} within {km:.0f} km of {g['place']} would serve {who} "
+        f"({g['pupils']} pupil{'s' if g['pupils'] != 1 else ''})"
+    )
+    if g.get("sen"):
+        text += "; it would need to support " + ", ".join(label(c).lower() for c in g["sen"])
+    return text + "."
+
+
+@dataclass
+class MapView:
+    """A map and what it was drawn from."""
+
+    svg: Markup
+    schools: list[coverage.MapSchool]
+    offers: int
+    places: int
+    gains: list[dict[str, Any]]
+    national: bool
+
+
+def _area_names(area_ids: list[int] | None) -> list[str]:
+    if area_ids is None:
+        return []
+    return list(db.session.scalars(select(Area.name).where(Area.id.in_(area_ids or [-1]))))
+
+
+def map_view(
+    area_ids: list[int] | None,
+    today: date,
+    snapshot: Any,
+    *,
+    n_gains: int = 5,
+    show_offers: bool = True,
+    map_id: str = "map",
+    title: str | None = None,
+    types: set[str] | None = None,
+) -> MapView:
+    """The coverage map of the areas (or England), with offers and the best suggestions."""
+    schools = coverage.map_schools(area_ids, today)
+    national = area_ids is None or not schools
+    if national:
+        bounds = svg.england_bounds()
+    else:
+        bounds = svg.Bounds.around([(s.lat, s.lon) for s in schools])
+    offers = (
+        coverage.map_offers(
+            today,
+            bounds=(bounds.lat_lo, bounds.lat_hi, bounds.lon_lo, bounds.lon_hi),
+            grid=0.1 if national else None,
+        )
+        if show_offers
+        else []
+    )
+    gains = [
+        dict(g, label=needs_sentence(g))
+        for g in gains_for(snapshot, area_ids, types=types, limit=n_gains)
+    ]
+    drawn = svg.coverage_map(
+        bounds=bounds,
+        schools=schools,
+        offers=offers,
+        gains=gains,
+        highlight=svg.features_for(_area_names(area_ids)),
+        link=lambda s: url_for("insights.school", school_id=s.id),
+        title=title or ("Coverage map of England" if area_ids is None else "Coverage map"),
+        width=600.0,
+        map_id=map_id,
+    )
+    return MapView(
+        drawn,
+        schools,
+        sum(o[2] for o in offers),
+        sum(o[3] for o in offers),
+        gains,
+        area_ids is None,
+    )
+
+
+@dataclass
+class Lead:
+    """What a coordinator's dashboard leads with: the map and three numbers."""
+
+    map: MapView
+    headline: coverage.Headline
+
+
+def lead(area_ids: list[int] | None, today: date, snapshot: Any) -> Lead:
+    """The dashboard lead for the areas."""
+    return Lead(
+        map_view(area_ids, today, snapshot, n_gains=3, map_id="lead-map"),
+        coverage.headline(area_ids, today),
+    )
