@@ -224,9 +224,7 @@ def gaps():
         for name in ("cold_page", "schools_page", "offers_page")
     }
     try:
-        found = coordination.area_gaps(
-            current_user, clock.today(), area_id=area_id, **pages
-        )
+        found = coordination.area_gaps(current_user, clock.today(), area_id=area_id, **pages)
     except ServiceError:
         abort(404)
     return render_template("coordinator/gaps.html", gaps=found, areas=_areas(), area_id=area_id)

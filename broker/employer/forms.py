@@ -48,19 +48,25 @@ class MultiCheckboxField(SelectMultipleField):
 class ProfileForm(FlaskForm):
     name = StringField("Organisation name", validators=[DataRequired(), Length(max=200)])
     kind = SelectField("Kind of organisation", choices=choices(EMPLOYER_KINDS))
-    sector = StringField("Sector", validators=[DataRequired(), Length(max=80)],
-                         description="e.g. engineering, health and care, finance")
+    sector = StringField(
+        "Sector",
+        validators=[DataRequired(), Length(max=80)],
+        description="e.g. engineering, health and care, finance",
+    )
     postcode = StringField("Postcode", validators=[DataRequired(), Length(max=16)])
     contact_name = StringField("Contact name", validators=[Optional(), Length(max=120)])
-    contact_email = EmailField("Contact email",
-                               validators=[Optional(), Email(), Length(max=254)])
+    contact_email = EmailField("Contact email", validators=[Optional(), Email(), Length(max=254)])
     contact_phone = StringField("Contact phone", validators=[Optional(), Length(max=40)])
     website = StringField("Website", validators=[Optional(), URL(), Length(max=200)])
     dbs_checked = BooleanField("Our volunteers who work with pupils are DBS-checked")
-    dbs_renewal_on = DateField("DBS checks due for renewal on", validators=[Optional()],
-                               description="Needed for mentoring offers.")
+    dbs_renewal_on = DateField(
+        "DBS checks due for renewal on",
+        validators=[Optional()],
+        description="Needed for mentoring offers.",
+    )
     insurance_expires_on = DateField(
-        "Employers' liability insurance expires on", validators=[Optional()],
+        "Employers' liability insurance expires on",
+        validators=[Optional()],
         description="Needed for workplace visits and work experience.",
     )
     risk_assessment_on = DateField(
@@ -78,21 +84,35 @@ class OfferForm(FlaskForm):
     stem = BooleanField("A STEM role or sector")
     challenges_stereotype = BooleanField("Our role models challenge a gender stereotype")
     stereotype_note = StringField(
-        "Which stereotype", validators=[Optional(), Length(max=200)],
+        "Which stereotype",
+        validators=[Optional(), Length(max=200)],
         description="e.g. female engineers, male nurses",
     )
     sen_support = MultiCheckboxField("SEN we can support", choices=choices(SEN_CODES))
-    year_min = IntegerField("Youngest year group", validators=[InputRequired()],
-                            description="7 to 13")
-    year_max = IntegerField("Oldest year group", validators=[InputRequired()],
-                            description="7 to 13")
+    year_min = IntegerField(
+        "Youngest year group", validators=[InputRequired()], description="7 to 13"
+    )
+    year_max = IntegerField(
+        "Oldest year group", validators=[InputRequired()], description="7 to 13"
+    )
     capacity = IntegerField("Capacity (pupils in total)", validators=[InputRequired()])
     delivery = SelectField("Where it happens", choices=choices(OFFER_DELIVERY))
-    max_km = DecimalField("How far it travels (km)", places=1, validators=[InputRequired()],
-                          description="How far you will travel, or pupils may come from.")
-    audience = SelectField("Audience", choices=choices(SCHOOL_GENDERS, {
-        "mixed": "Any pupils", "girls": "Girls only", "boys": "Boys only"}))
+    max_km = DecimalField(
+        "How far it travels (km)",
+        places=1,
+        validators=[InputRequired()],
+        description="How far you will travel, or pupils may come from.",
+    )
+    audience = SelectField(
+        "Audience",
+        choices=choices(
+            SCHOOL_GENDERS, {"mixed": "Any pupils", "girls": "Girls only", "boys": "Boys only"}
+        ),
+    )
     earliest = DateField("Available from", validators=[InputRequired()])
     latest = DateField("Available until", validators=[InputRequired()])
-    postcode = StringField("Postcode where it happens", validators=[Optional(), Length(max=16)],
-                           description="Leave blank to use your organisation's postcode.")
+    postcode = StringField(
+        "Postcode where it happens",
+        validators=[Optional(), Length(max=16)],
+        description="Leave blank to use your organisation's postcode.",
+    )

@@ -155,7 +155,9 @@ def profile():
     elif form.is_submitted():
         status = 400
     return render_template(
-        "employer/profile.html", form=form, employer=employer,
+        "employer/profile.html",
+        form=form,
+        employer=employer,
         vetting_items=vetting.vetting_items(employer, _today()),
         requirements=vetting.REQUIREMENTS,
         risk_days=vetting.RISK_ASSESSMENT_VALID_DAYS,
@@ -174,8 +176,14 @@ def offer_list():
     )
     held = offers.pupils_held_by_offer([o.id for o in page.items])
     return render_template(
-        "employer/offers.html", page=page, held=held, status=status, type=type_, sort=sort,
-        statuses=OFFER_STATUSES, types=ENCOUNTER_TYPES,
+        "employer/offers.html",
+        page=page,
+        held=held,
+        status=status,
+        type=type_,
+        sort=sort,
+        statuses=OFFER_STATUSES,
+        types=ENCOUNTER_TYPES,
     )
 
 
@@ -232,7 +240,9 @@ def offer_detail(offer_id: int):
     offer = _own_offer(offer_id)
     held = matches.offer_pupils_held(offer)
     return render_template(
-        "employer/offer.html", offer=offer, held=held,
+        "employer/offer.html",
+        offer=offer,
+        held=held,
         missing=vetting.missing_for(offer.employer, offer.type, _today()),
     )
 
@@ -275,7 +285,8 @@ def _offer_action(offer_id: int, action, done: str):
 @bp.post("/offers/<int:offer_id>/pause")
 def offer_pause(offer_id: int):
     return _offer_action(
-        offer_id, lambda o: offers.pause_offer(o, by=current_user),
+        offer_id,
+        lambda o: offers.pause_offer(o, by=current_user),
         "Offer paused: it will not be matched until you reopen it.",
     )
 
@@ -283,7 +294,8 @@ def offer_pause(offer_id: int):
 @bp.post("/offers/<int:offer_id>/reopen")
 def offer_reopen(offer_id: int):
     return _offer_action(
-        offer_id, lambda o: offers.reopen_offer(o, by=current_user, today=_today()),
+        offer_id,
+        lambda o: offers.reopen_offer(o, by=current_user, today=_today()),
         "Offer reopened for matching.",
     )
 
@@ -291,14 +303,17 @@ def offer_reopen(offer_id: int):
 @bp.post("/offers/<int:offer_id>/close")
 def offer_close(offer_id: int):
     return _offer_action(
-        offer_id, lambda o: offers.close_offer(o, by=current_user), "Offer closed.",
+        offer_id,
+        lambda o: offers.close_offer(o, by=current_user),
+        "Offer closed.",
     )
 
 
 @bp.post("/offers/<int:offer_id>/copy")
 def offer_copy(offer_id: int):
     return _offer_action(
-        offer_id, lambda o: offers.copy_offer(o, by=current_user, today=_today()),
+        offer_id,
+        lambda o: offers.copy_offer(o, by=current_user, today=_today()),
         "Offer copied with its dates a year on. Check the details below.",
     )
 
@@ -334,14 +349,23 @@ def match_list():
         per_page=current_app.config["PAGE_SIZE"],
     )
     return render_template(
-        "employer/matches.html", page=page, status=status, type=type_, sort=sort,
-        statuses=VISIBLE_MATCH_STATUSES, types=ENCOUNTER_TYPES,
+        "employer/matches.html",
+        page=page,
+        status=status,
+        type=type_,
+        sort=sort,
+        statuses=VISIBLE_MATCH_STATUSES,
+        types=ENCOUNTER_TYPES,
     )
 
 
 register_match_pages(
-    bp, side="employer", own_match=_own_match, template="employer/match.html",
-    feedback_form=FeedbackForm, delivered="Delivery recorded. Thank you!",
+    bp,
+    side="employer",
+    own_match=_own_match,
+    template="employer/match.html",
+    feedback_form=FeedbackForm,
+    delivered="Delivery recorded. Thank you!",
 )
 
 
@@ -350,7 +374,9 @@ def impact_page():
     employer = _employer()
     year = _int_arg("year")
     return render_template(
-        "employer/impact.html", employer=employer, year=year,
+        "employer/impact.html",
+        employer=employer,
+        year=year,
         impact=impact.employer_impact(employer, year=year),
         this_year=clock.school_year_of(_today()),
         threshold=impact.DISADVANTAGED_FSM_PCT,

@@ -39,9 +39,10 @@ _ONE = {
 def needs_sentence(g: dict[str, Any], km: float = REACH_KM) -> str:
     """One suggestion as a coordinator can act on it.
 
-    >>> needs_sentence({"type": "workplace_visit", "year": 10, "place": "Boston", "pupils": 36,
-    ...                 "places": 12, "schools": [1, 2, 3], "new_schools": [1, 2, 3], "sen": []})
-    'A workplace visit for year 10 within 20 km of Boston would serve 3 schools with none this year (36 pupils).'
+    >>> print(needs_sentence({"type": "workplace_visit", "year": 10, "place": "Boston",
+    ...     "pupils": 36, "places": 12, "schools": [1, 2, 3], "new_schools": [1, 2, 3], "sen": []}))
+    A workplace visit for year 10 within 20 km of Boston would serve 3 schools with none this
+    year (36 pupils).
     """
     what = _ONE.get(g["type"], label(g["type"]))
     n, new = len(g["schools"]), len(g["new_schools"])

@@ -82,7 +82,9 @@ def _features() -> tuple[Feature, ...]:
         rings = tuple(tuple((p[0], p[1]) for p in ring) for ring in f["rings"])
         lats = [p[1] for r in rings for p in r]
         lons = [p[0] for r in rings for p in r]
-        out.append(Feature(f["name"], f["england"], rings, (min(lats), max(lats), min(lons), max(lons))))
+        out.append(
+            Feature(f["name"], f["england"], rings, (min(lats), max(lats), min(lons), max(lons)))
+        )
     return tuple(out)
 
 
@@ -118,7 +120,9 @@ class Bounds:
         lat_pad = max(pad_km / 111.0, (15.0 / 111.0) - (max(lats) - min(lats)) / 2)
         mid = math.cos(math.radians((min(lats) + max(lats)) / 2))
         lon_pad = max(pad_km / (111.0 * mid), (15.0 / (111.0 * mid)) - (max(lons) - min(lons)) / 2)
-        return cls(min(lats) - lat_pad, max(lats) + lat_pad, min(lons) - lon_pad, max(lons) + lon_pad)
+        return cls(
+            min(lats) - lat_pad, max(lats) + lat_pad, min(lons) - lon_pad, max(lons) + lon_pad
+        )
 
 
 def england_bounds() -> Bounds:
@@ -229,7 +233,7 @@ def coverage_map(
         )
         if s.cold:
             dot += (
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r * 1.9:.1f}" class="cold">'
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r * 1.6:.1f}" class="cold">'
                 f"<title>{escape(text)}</title></circle>"
             )
         if link is not None:

@@ -131,9 +131,9 @@ def needs():
         "insights/needs.html",
         gains=found,
         names=dict(
-            db.session.execute(select(School.id, School.name).where(School.id.in_(ids or {-1})))
-            .tuples()
-            .all()
+            db.session.execute(
+                select(School.id, School.name).where(School.id.in_(ids or {-1}))
+            ).all()
         ),
         view=pages.map_view(
             area_ids, clock.today(), snapshot, n_gains=10, types=types, show_offers=False
@@ -153,9 +153,7 @@ def fairness_page():
     area_ids, area_id = _scope()
     snapshot = insights.latest_snapshot()
     report = fairness.fairness_report(area_ids, clock.today(), snapshot)
-    return render_template(
-        "insights/fairness.html", report=report, areas=_areas(), area_id=area_id
-    )
+    return render_template("insights/fairness.html", report=report, areas=_areas(), area_id=area_id)
 
 
 @bp.get("/charts")
@@ -245,9 +243,12 @@ def employer_needs():
         db.session.scalars(select(Offer.type).where(Offer.employer_id == employer.id).distinct())
     )
     reach = max(
-        [float(k) for k in db.session.scalars(
-            select(Offer.max_km).where(Offer.employer_id == employer.id)
-        )]
+        [
+            float(k)
+            for k in db.session.scalars(
+                select(Offer.max_km).where(Offer.employer_id == employer.id)
+            )
+        ]
         or [25.0]
     )
     chosen = request.args.get("type") or None
@@ -287,5 +288,3 @@ def refresh():
         "success",
     )
     return redirect(url_for(".needs"))
-
-

@@ -26,16 +26,23 @@ from broker.models import ENCOUNTER_TYPES, SCHOOL_GENDERS, SEN_CODES
 
 class SchoolProfileForm(FlaskForm):
     postcode = StringField("Postcode", validators=[DataRequired(), Length(max=16)])
-    gender = SelectField("Intake", choices=choices(SCHOOL_GENDERS, {
-        "mixed": "Mixed", "girls": "Girls", "boys": "Boys"}))
+    gender = SelectField(
+        "Intake",
+        choices=choices(SCHOOL_GENDERS, {"mixed": "Mixed", "girls": "Girls", "boys": "Boys"}),
+    )
     pupils = IntegerField("Pupils on roll", validators=[Optional(), NumberRange(min=0)])
-    fsm_pct = DecimalField("Pupils eligible for free school meals (%)", places=1,
-                           validators=[Optional(), NumberRange(min=0, max=100)])
+    fsm_pct = DecimalField(
+        "Pupils eligible for free school meals (%)",
+        places=1,
+        validators=[Optional(), NumberRange(min=0, max=100)],
+    )
     careers_leader_name = StringField("Careers leader", validators=[Optional(), Length(max=120)])
-    careers_leader_email = EmailField("Careers leader's email",
-                                      validators=[Optional(), Email(), Length(max=254)])
-    careers_leader_phone = StringField("Careers leader's phone",
-                                       validators=[Optional(), Length(max=40)])
+    careers_leader_email = EmailField(
+        "Careers leader's email", validators=[Optional(), Email(), Length(max=254)]
+    )
+    careers_leader_phone = StringField(
+        "Careers leader's phone", validators=[Optional(), Length(max=40)]
+    )
     sen_profile = MultiCheckboxField("SEN needs among your pupils", choices=choices(SEN_CODES))
 
 
@@ -54,8 +61,11 @@ class YearGroupsForm(FlaskForm):
 class BlackoutForm(FlaskForm):
     starts_on = DateField("First day", validators=[InputRequired()])
     ends_on = DateField("Last day", validators=[InputRequired()])
-    reason = StringField("What for", validators=[DataRequired(), Length(max=120)],
-                         description="e.g. exam season, INSET day, Year 10 trip")
+    reason = StringField(
+        "What for",
+        validators=[DataRequired(), Length(max=120)],
+        description="e.g. exam season, INSET day, Year 10 trip",
+    )
 
 
 class RequestForm(FlaskForm):

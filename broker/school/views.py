@@ -69,9 +69,7 @@ def _school() -> School:
 
 
 def _own_request(request_id: int) -> EncounterRequest:
-    return get_or_404(
-        EncounterRequest, request_id, lambda r: r.school_id == current_user.school_id
-    )
+    return get_or_404(EncounterRequest, request_id, lambda r: r.school_id == current_user.school_id)
 
 
 def _own_match(match_id: int) -> Match:
@@ -125,10 +123,14 @@ def _profile_page(status: int = 200, **forms):
     years_form = forms.get("years_form")
     if years_form is None:
         counts = {yg.year_group: yg.pupils for yg in school.year_groups}
-        years_form = YearGroupsForm(formdata=None, data={f"y{y}": counts.get(y)
-                                                          for y in profiles.YEAR_GROUPS})
+        years_form = YearGroupsForm(
+            formdata=None, data={f"y{y}": counts.get(y) for y in profiles.YEAR_GROUPS}
+        )
     return render_template(
-        "school/profile.html", school=school, form=form, years_form=years_form,
+        "school/profile.html",
+        school=school,
+        form=form,
+        years_form=years_form,
         blackout_form=forms.get("blackout_form") or BlackoutForm(formdata=None),
         delete_form=ReasonForm(formdata=None),
     ), status
@@ -188,8 +190,11 @@ def blackout_add():
         return _profile_page(400, blackout_form=form)
     try:
         profiles.add_blackout(
-            _school(), starts_on=form.starts_on.data, ends_on=form.ends_on.data,
-            reason=form.reason.data, by=current_user,
+            _school(),
+            starts_on=form.starts_on.data,
+            ends_on=form.ends_on.data,
+            reason=form.reason.data,
+            by=current_user,
         )
     except ServiceError as exc:
         show_service_error(form, exc)
@@ -225,8 +230,15 @@ def request_list():
     )
     held = requests.pupils_held_by_request([r.id for r in page.items])
     return render_template(
-        "school/requests.html", page=page, held=held, status=status, type=type_, year=year,
-        sort=sort, statuses=REQUEST_STATUSES, types=ENCOUNTER_TYPES,
+        "school/requests.html",
+        page=page,
+        held=held,
+        status=status,
+        type=type_,
+        year=year,
+        sort=sort,
+        statuses=REQUEST_STATUSES,
+        types=ENCOUNTER_TYPES,
     )
 
 
@@ -253,8 +265,7 @@ def request_new():
     status = 200
     if form.validate_on_submit():
         try:
-            requests.create_request(school, _request_data(form), by=current_user,
-                                    today=_today())
+            requests.create_request(school, _request_data(form), by=current_user, today=_today())
         except ServiceError as exc:
             show_service_error(form, exc)
             status = 400
@@ -285,8 +296,13 @@ def request_edit(request_id: int):
     elif form.is_submitted():
         status = 400
     held = matches.request_pupils_held(req)
-    return render_template("school/request_form.html", form=form, req=req, held=held,
-                           withdraw_form=ReasonForm(formdata=None)), status
+    return render_template(
+        "school/request_form.html",
+        form=form,
+        req=req,
+        held=held,
+        withdraw_form=ReasonForm(formdata=None),
+    ), status
 
 
 @bp.post("/requests/<int:request_id>/withdraw")
@@ -312,9 +328,11 @@ def _matches_query(school: School, status: str, type_: str, year: int | None, so
         .join(Offer, Match.offer_id == Offer.id)
         .join(Employer, Offer.employer_id == Employer.id)
         # An IN over the school's requests lets the planner use (status, request_id).
-        .where(Match.request_id.in_(
-            select(EncounterRequest.id).where(EncounterRequest.school_id == school.id)
-        ))
+        .where(
+            Match.request_id.in_(
+                select(EncounterRequest.id).where(EncounterRequest.school_id == school.id)
+            )
+        )
         .options(
             contains_eager(Match.request),
             contains_eager(Match.offer).contains_eager(Offer.employer),
@@ -337,14 +355,24 @@ def match_list():
         per_page=current_app.config["PAGE_SIZE"],
     )
     return render_template(
-        "school/matches.html", page=page, status=status, type=type_, year=year, sort=sort,
-        statuses=VISIBLE_MATCH_STATUSES, types=ENCOUNTER_TYPES,
+        "school/matches.html",
+        page=page,
+        status=status,
+        type=type_,
+        year=year,
+        sort=sort,
+        statuses=VISIBLE_MATCH_STATUSES,
+        types=ENCOUNTER_TYPES,
     )
 
 
 register_match_pages(
-    bp, side="school", own_match=_own_match, template="school/match.html",
-    feedback_form=SchoolFeedbackForm, delivered="Delivery recorded. Now tell us how it went.",
+    bp,
+    side="school",
+    own_match=_own_match,
+    template="school/match.html",
+    feedback_form=SchoolFeedbackForm,
+    delivered="Delivery recorded. Now tell us how it went.",
 )
 
 
@@ -361,8 +389,12 @@ def plan():
     school = _school()
     year = _year()
     return render_template(
-        "school/plan.html", school=school, year=year, plans=impact.school_plan(school, year),
-        types=ENCOUNTER_TYPES, workplace=impact.WORKPLACE_TYPES,
+        "school/plan.html",
+        school=school,
+        year=year,
+        plans=impact.school_plan(school, year),
+        types=ENCOUNTER_TYPES,
+        workplace=impact.WORKPLACE_TYPES,
         this_year=clock.school_year_of(_today()),
     )
 
@@ -373,7 +405,10 @@ def report():
     year = _year()
     lines = impact.governors_report(school, year)
     return render_template(
-        "school/report.html", school=school, year=year, lines=lines,
+        "school/report.html",
+        school=school,
+        year=year,
+        lines=lines,
         plans=impact.school_plan(school, year),
         pupils=sum(line.pupils for line in lines),
         generated_on=_today(),

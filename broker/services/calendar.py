@@ -85,8 +85,12 @@ class Event:
 def escape_text(value: str) -> str:
     """Escape a TEXT value (RFC 5545 section 3.3.11)."""
     return (
-        value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-        .replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+        value.replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
+        .replace("\r", "\\n")
     )
 
 
@@ -190,4 +194,3 @@ def employer_events(employer: Employer) -> list[Event]:
     """Return an employer's confirmed and delivered encounters as events."""
     mine = select(Offer.id).where(Offer.employer_id == employer.id)
     return [_event(m, for_school=False) for m in _matches(Match.offer_id.in_(mine))]
-

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 
 from broker import clock
 from broker.extensions import db
+from broker.insights.models import InsightSnapshot
 from broker.models import (
     ENCOUNTER_TYPES,
     LIVE_MATCH_STATUSES,
@@ -77,6 +78,18 @@ def scope(user: User, area_id: int | None = None) -> list[int] | None:
 
 def _school_filter(area_ids: list[int] | None) -> list[Any]:
     return [] if area_ids is None else [School.area_id.in_(area_ids or [-1])]
+
+
+def _match_request_in(area_ids: list[int] | None) -> list[Any]:
+    if area_ids is None:
+        return []
+    return [
+        Match.request_id.in_(
+            select(EncounterRequest.id)
+            .join(School, EncounterRequest.school_id == School.id)
+            .where(School.area_id.in_(area_ids or [-1]))
+        )
+    ]
 
 
 def _request_in(area_ids: list[int] | None) -> list[Any]:
@@ -157,28 +170,6 @@ def map_schools(area_ids: list[int] | None, today: date) -> list[MapSchool]:
     ]
 
 
-def _held(column: Any, ids_query: Any) -> dict[int, int]:
-    rows = db.session.execute(
-        select(column, func.sum(Match.pupils))
-        .where(Match.status.in_(LIVE_MATCH_STATUSES), column.in_(ids_query))
-        .group_by(column)
-    )
-    return {int(k): int(v) for k, v in rows}
-
-
-def _open_offers(today: date, area_ids: list[int] | None, virtual: bool | None = None) -> Any:
-    query = (
-        select(Offer.id)
-        .join(Employer, Offer.employer_id == Employer.id)
-        .where(Offer.status == "open", Offer.latest >= today)
-    )
-    if area_ids is not None:
-        query = query.where(Employer.area_id.in_(area_ids or [-1]))
-    if virtual is not None:
-        query = query.where((Offer.delivery == "virtual") == virtual)
-    return query
-
-
 def map_offers(
     today: date,
     *,
@@ -191,22 +182,24 @@ def map_offers(
     whichever area their employer is in. Offers at one place (or, with ``grid`` in degrees,
     in one grid cell) make one point.
     """
-    ids = _open_offers(today, None, virtual=False)
+    query = select(Offer.id, Offer.lat, Offer.lon, Offer.capacity).where(
+        Offer.status == "open", Offer.latest >= today, Offer.delivery != "virtual"
+    )
     if bounds is not None:
         lat_lo, lat_hi, lon_lo, lon_hi = bounds
-        ids = ids.where(Offer.lat.between(lat_lo, lat_hi), Offer.lon.between(lon_lo, lon_hi))
-    held = _held(Match.offer_id, ids)
+        query = query.where(Offer.lat.between(lat_lo, lat_hi), Offer.lon.between(lon_lo, lon_hi))
+        _, held = _live_held(Match.offer_id.in_(query.with_only_columns(Offer.id)))
+    else:
+        _, held = _live_held()
     points: dict[tuple[float, float], list[int]] = defaultdict(lambda: [0, 0])
-    for oid, lat, lon, capacity in db.session.execute(
-        select(Offer.id, Offer.lat, Offer.lon, Offer.capacity).where(Offer.id.in_(ids))
-    ):
-        left = capacity - held.get(int(oid), 0)
+    for oid, lat, lon, capacity in db.session.execute(query):
+        left = capacity - held.get(oid, 0)
         if left <= 0:
             continue
         key = (round(lat / grid) * grid, round(lon / grid) * grid) if grid else (lat, lon)
         point = points[(round(key[0], 4), round(key[1], 4))]
         point[0] += 1
-        point[1] += left
+        point[1] += int(left)
     return [(lat, lon, n, places) for (lat, lon), (n, places) in sorted(points.items())]
 
 
@@ -307,46 +300,76 @@ class SupplyDemand:
     by_area: list[tuple[str, int, int]] = field(default_factory=list)  # (area, demand, supply)
 
 
+def _live_held(*where: Any) -> tuple[dict[int, int], dict[int, int]]:
+    """Pupils that live matches (those ``where`` selects) hold, per request id and offer id.
+
+    One plain read of the live matches summed here: a GROUP BY over the four statuses
+    costs SQLite a temporary sort that is several times slower at national scale.
+    """
+    by_request: dict[int, int] = defaultdict(int)
+    by_offer: dict[int, int] = defaultdict(int)
+    for request_id, offer_id, pupils in db.session.execute(
+        select(Match.request_id, Match.offer_id, Match.pupils).where(
+            Match.status.in_(LIVE_MATCH_STATUSES), *where
+        )
+    ):
+        by_request[request_id] += pupils
+        by_offer[offer_id] += pupils
+    return by_request, by_offer
+
+
 def supply_demand(area_ids: list[int] | None, today: date) -> SupplyDemand:
     """Demand against supply in the areas (supply: offers of employers based there; online
     offers reach everyone and are counted apart)."""
-    req_ids = select(EncounterRequest.id).where(
-        EncounterRequest.status == "open", EncounterRequest.latest >= today, *_request_in(area_ids)
-    )
-    req_held = _held(Match.request_id, req_ids)
+    if area_ids is None:
+        held_r, held_o = _live_held()
+    else:
+        held_r, _ = _live_held(*_match_request_in(area_ids))
+        _, held_o = _live_held(
+            Match.offer_id.in_(
+                select(Offer.id)
+                .join(Employer, Offer.employer_id == Employer.id)
+                .where((Employer.area_id.in_(area_ids or [-1])) | (Offer.delivery == "virtual"))
+            )
+        )
     demand_type: dict[str, int] = defaultdict(int)
     demand_area: dict[int, int] = defaultdict(int)
     for rid, kind, pupils, area in db.session.execute(
         select(EncounterRequest.id, EncounterRequest.type, EncounterRequest.pupils, School.area_id)
         .join(School, EncounterRequest.school_id == School.id)
-        .where(EncounterRequest.id.in_(req_ids))
+        .where(
+            EncounterRequest.status == "open",
+            EncounterRequest.latest >= today,
+            *_school_filter(area_ids),
+        )
     ):
-        left = max(0, pupils - req_held.get(int(rid), 0))
+        left = max(0, pupils - held_r.get(rid, 0))
         demand_type[kind] += left
         demand_area[area] += left
+    wanted = None if area_ids is None else set(area_ids)
     supply_type: dict[str, int] = defaultdict(int)
     supply_area: dict[int, int] = defaultdict(int)
     virtual: dict[str, int] = defaultdict(int)
-    for virtual_only in (False, True):
-        ids = _open_offers(today, None if virtual_only else area_ids, virtual=virtual_only)
-        held = _held(Match.offer_id, ids)
-        for oid, kind, capacity, area in db.session.execute(
-            select(Offer.id, Offer.type, Offer.capacity, Employer.area_id)
-            .join(Employer, Offer.employer_id == Employer.id)
-            .where(Offer.id.in_(ids))
-        ):
-            left = max(0, capacity - held.get(int(oid), 0))
-            if virtual_only:
-                virtual[kind] += left
-            else:
-                supply_type[kind] += left
-                supply_area[area] += left
+    offers = (
+        select(Offer.id, Offer.type, Offer.capacity, Offer.delivery, Employer.area_id)
+        .join(Employer, Offer.employer_id == Employer.id)
+        .where(Offer.status == "open", Offer.latest >= today)
+    )
+    if area_ids is not None:
+        offers = offers.where(
+            (Employer.area_id.in_(area_ids or [-1])) | (Offer.delivery == "virtual")
+        )
+    for oid, kind, capacity, delivery, area in db.session.execute(offers):
+        left = max(0, capacity - held_o.get(oid, 0))
+        if delivery == "virtual":
+            virtual[kind] += left
+        elif wanted is None or area in wanted:
+            supply_type[kind] += left
+            supply_area[area] += left
     names = dict(
         db.session.execute(
             select(Area.id, Area.name).where(*([] if area_ids is None else [Area.id.in_(area_ids)]))
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     return SupplyDemand(
         by_type={t: (demand_type.get(t, 0), supply_type.get(t, 0)) for t in ENCOUNTER_TYPES},
@@ -382,8 +405,6 @@ def run_history(area_ids: list[int] | None, *, limit: int = 30) -> list[RunPoint
     Nationally the run's own figures; for areas, the insights snapshot of each run (pupils
     matched, schools served among those with open demand, and cold spots in the areas).
     """
-    from broker.insights.models import InsightSnapshot
-
     runs = list(
         db.session.scalars(
             select(MatchRun)
@@ -392,16 +413,12 @@ def run_history(area_ids: list[int] | None, *, limit: int = 30) -> list[RunPoint
             .limit(limit)
         )
     )
-    snaps = {
-        s.run_id: s
-        for s in db.session.scalars(
-            select(InsightSnapshot).where(InsightSnapshot.run_id.in_([r.id for r in runs] or [-1]))
-        )
-    }
-    schools_in = (
-        None
-        if area_ids is None
-        else set(db.session.scalars(select(School.id).where(School.area_id.in_(area_ids or [-1]))))
+    figures_of = dict(
+        db.session.execute(
+            select(InsightSnapshot.run_id, InsightSnapshot.figures)
+            .where(InsightSnapshot.run_id.in_([r.id for r in runs] or [-1]))
+            .order_by(InsightSnapshot.id)
+        ).all()
     )
     out = []
     for run in reversed(runs):
@@ -412,14 +429,16 @@ def run_history(area_ids: list[int] | None, *, limit: int = 30) -> list[RunPoint
             int(figures.get("pupils_matched", 0)),
             int(figures.get("cold_spots", 0)),
         )
-        snap = snaps.get(run.id)
+        snap = figures_of.get(run.id)
         if snap is not None:
-            rows = [r for r in snap.schools if schools_in is None or r[0] in schools_in]
-            point.schools_with_demand = len(rows)
-            point.schools_served = sum(1 for r in rows if r[4] > 0)
+            keys = ["all"] if area_ids is None else [str(a) for a in area_ids]
+            totals = [
+                sum(snap.get("areas", {}).get(k, [0, 0, 0, 0])[i] for k in keys) for i in range(3)
+            ]
+            point.schools_with_demand, point.schools_served = totals[0], totals[1]
             if area_ids is not None:
-                point.pupils_matched = sum(r[5] for r in rows)
-                cold = snap.figures.get("cold_spots", {})
+                point.pupils_matched = totals[2]
+                cold = snap.get("cold_spots", {})
                 point.cold_spots = sum(int(cold.get(str(a), 0)) for a in area_ids)
         elif area_ids is not None:
             continue  # no per-area figures for this run

@@ -24,20 +24,19 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import String, cast, func, select
 
 from broker import clock
 from broker.extensions import db
-from broker.insights.models import InsightSnapshot
 from broker.models import LOCKED_MATCH_STATUSES, EncounterRequest, Match, Offer, School
 
 __all__ = ["GROUPS", "FairnessReport", "GroupRow", "Shares", "fairness_report", "fsm_top_quarter"]
 
 GROUPS = {
-    "fsm": "Top quarter by free school meals",
-    "rural": "Rural schools",
-    "special": "Special schools",
-    "ap": "Alternative provision",
+    "fsm": ("Top quarter by free school meals", "Other schools (not top quarter)"),
+    "rural": ("Rural schools", "Other schools (not rural)"),
+    "special": ("Special schools", "Other schools (not special)"),
+    "ap": ("Alternative provision", "Other schools (not AP)"),
 }
 
 
@@ -92,6 +91,7 @@ class GroupRow:
 
     key: str
     label: str
+    rest_label: str
     year: Shares = field(default_factory=Shares)
     year_rest: Shares = field(default_factory=Shares)
     optimal: Shares = field(default_factory=Shares)
@@ -153,7 +153,8 @@ def _this_year(area_ids: list[int] | None, today: date) -> dict[int, list[int]]:
             EncounterRequest.pupils,
             EncounterRequest.stem_goal,
             EncounterRequest.stereotype_goal,
-            EncounterRequest.sen_needs,
+            # Whether any SEN need is listed, without decoding every request's JSON list.
+            func.length(cast(EncounterRequest.sen_needs, String)) > 2,
         ).where(*where)
     ):
         got, stem_met, stereo_met = matched.get(int(rid), (0, False, False))
@@ -173,9 +174,7 @@ def _this_year(area_ids: list[int] | None, today: date) -> dict[int, list[int]]:
     return out
 
 
-def fairness_report(
-    area_ids: list[int] | None, today: date, snapshot: InsightSnapshot | None
-) -> FairnessReport:
+def fairness_report(area_ids: list[int] | None, today: date, snapshot: Any) -> FairnessReport:
     """The fairness report for the areas (None: the country)."""
     threshold = fsm_top_quarter()
     query = select(School.id, School.fsm_pct, School.rural, School.kind)
@@ -185,7 +184,7 @@ def fairness_report(
         int(i): _groups_of(fsm, bool(rural), kind, threshold)
         for i, fsm, rural, kind in db.session.execute(query)
     }
-    rows = {key: GroupRow(key, label) for key, label in GROUPS.items()}
+    rows = {key: GroupRow(key, *labels) for key, labels in GROUPS.items()}
     all_year, all_optimal, all_fcfs = Shares(), Shares(), Shares()
     for school_id, (req, pupils, goals, served, got, met) in _this_year(area_ids, today).items():
         if school_id not in member:

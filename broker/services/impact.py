@@ -220,7 +220,9 @@ def school_plan(school: School, year: int) -> list[YearPlan]:
         cells[y][t].matched = n
     for y, t, n, pupils in db.session.execute(
         select(
-            EncounterRequest.year_group, EncounterRequest.type, func.count(Encounter.id),
+            EncounterRequest.year_group,
+            EncounterRequest.type,
+            func.count(Encounter.id),
             func.sum(Encounter.pupils_reached),
         )
         .join(Match, Match.request_id == EncounterRequest.id)
@@ -273,9 +275,16 @@ def governors_report(school: School, year: int) -> list[ReportLine]:
     first, last = clock.school_year_bounds(year)
     rows = db.session.execute(
         select(
-            Encounter.id, Encounter.delivered_on, Encounter.pupils_reached,
-            EncounterRequest.year_group, Offer.type, Employer.name, Offer.stem,
-            Offer.challenges_stereotype, Feedback.rating, Feedback.pupil_voice_score,
+            Encounter.id,
+            Encounter.delivered_on,
+            Encounter.pupils_reached,
+            EncounterRequest.year_group,
+            Offer.type,
+            Employer.name,
+            Offer.stem,
+            Offer.challenges_stereotype,
+            Feedback.rating,
+            Feedback.pupil_voice_score,
         )
         .join(Match, Encounter.match_id == Match.id)
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
@@ -291,7 +300,16 @@ def governors_report(school: School, year: int) -> list[ReportLine]:
         .order_by(Encounter.delivered_on, Encounter.id)
     )
     return [
-        ReportLine(r.delivered_on, r.year_group, r.type, r.name, r.pupils_reached, r.stem,
-                   r.challenges_stereotype, r.rating, r.pupil_voice_score)
+        ReportLine(
+            r.delivered_on,
+            r.year_group,
+            r.type,
+            r.name,
+            r.pupils_reached,
+            r.stem,
+            r.challenges_stereotype,
+            r.rating,
+            r.pupil_voice_score,
+        )
         for r in rows
     ]

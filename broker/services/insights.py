@@ -41,6 +41,7 @@ from matching.outcomes import school_outcomes
 
 __all__ = [
     "REACH_KM",
+    "Snapshot",
     "Town",
     "gains_for",
     "latest_snapshot",
@@ -169,7 +170,7 @@ def refresh_insights(now: datetime, *, run: MatchRun | None = None) -> InsightSn
                     b.goals_met,
                 ]
             )
-        area_of = dict(db.session.execute(select(School.id, School.area_id)).tuples().all())
+        area_of = dict(db.session.execute(select(School.id, School.area_id)).all())
         places = {s.site_id: s for s in _sites(SITE_SPACING_KM)}
         for g in where_one_more_helps(
             problem, current, list(places.values()), km=REACH_KM, limit=MAX_GAINS
@@ -185,13 +186,15 @@ def refresh_insights(now: datetime, *, run: MatchRun | None = None) -> InsightSn
                     "points": g.points,
                     "pupils": g.pupils,
                     "places": g.capacity,
-                    "requests": [int(r) for r in g.request_ids],
                     "schools": [int(s) for s in g.school_ids],
                     "new_schools": [int(s) for s in g.new_schools],
                     "sen": sorted(g.sen_needs),
                     "areas": sorted({a for s in g.school_ids if (a := area_of.get(s))}),
                 }
             )
+        # Lists lead with what a coordinator acts on: schools with nothing this year, then the
+        # matcher's value (which otherwise favours the biggest offers, careers fairs).
+        gains.sort(key=lambda g: (-len(g["new_schools"]), -g["points"]))
         t4 = time.perf_counter()
         seconds |= {
             "candidates": round(t2 - t1, 3),
@@ -200,6 +203,15 @@ def refresh_insights(now: datetime, *, run: MatchRun | None = None) -> InsightSn
         }
     snapshot.schools = rows
     snapshot.gains = gains
+    area_of_school = dict(db.session.execute(select(School.id, School.area_id)).all())
+    by_area: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for row in rows:
+        for key in ("all", str(area_of_school.get(row[0]))):
+            totals = by_area[key]
+            totals[0] += 1  # schools with open demand
+            totals[1] += row[4] > 0  # ... served by the matches in force
+            totals[2] += row[5]  # pupils matched
+            totals[3] += row[7] > 0  # ... served by first come, first served
     snapshot.seconds = round(time.perf_counter() - t0, 3)
     snapshot.figures = {
         "seconds": seconds,
@@ -207,6 +219,9 @@ def refresh_insights(now: datetime, *, run: MatchRun | None = None) -> InsightSn
         "requests": len(inputs.requests),
         "offers": len(inputs.offers),
         "cold_spots": _cold_spots_by_area(),
+        # Per area id ("all": the country): [schools with open demand, served, pupils matched,
+        # served first come first served], for the run-history chart without the rows.
+        "areas": dict(by_area),
     }
     db.session.add(snapshot)
     db.session.flush()
@@ -232,13 +247,46 @@ def _cold_spots_by_area() -> dict[str, int]:
     return {str(a): int(n) for a, n in rows if a is not None}
 
 
-def latest_snapshot() -> InsightSnapshot | None:
-    """The most recent snapshot, or None before the first nightly run."""
-    return db.session.scalar(select(InsightSnapshot).order_by(InsightSnapshot.id.desc()).limit(1))
+@dataclass(frozen=True)
+class Snapshot:
+    """A stored snapshot, read once per process (they never change once written)."""
+
+    id: int
+    run_id: int | None
+    created_at: datetime
+    seconds: float
+    figures: dict[str, Any]
+    schools: list[Any]
+    gains: list[Any]
+
+
+def latest_snapshot() -> Snapshot | None:
+    """The most recent snapshot, or None before the first nightly run.
+
+    The rows are large (every school and suggestion), so each app keeps the latest one it
+    has read and only asks the database which one is latest.
+    """
+    head = db.session.execute(
+        select(InsightSnapshot.id, InsightSnapshot.created_at)
+        .order_by(InsightSnapshot.id.desc())
+        .limit(1)
+    ).first()
+    if head is None:
+        return None
+    cache: dict[Any, Snapshot] = current_app.extensions.setdefault("insight_snapshot", {})
+    key = (head.id, head.created_at)
+    if key not in cache:
+        row = db.session.get(InsightSnapshot, head.id)
+        assert row is not None
+        cache.clear()
+        cache[key] = Snapshot(
+            row.id, row.run_id, row.created_at, row.seconds, row.figures, row.schools, row.gains
+        )
+    return cache[key]
 
 
 def gains_for(
-    snapshot: InsightSnapshot | None,
+    snapshot: Snapshot | None,
     area_ids: list[int] | None,
     *,
     types: set[str] | None = None,

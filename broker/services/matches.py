@@ -377,11 +377,13 @@ def schedule_match(match: Match, *, by: User, on: date) -> Match:
             field="on",
         )
     clash = db.session.scalar(
-        select(SchoolBlackout).where(
+        select(SchoolBlackout)
+        .where(
             SchoolBlackout.school_id == match.request.school_id,
             SchoolBlackout.starts_on <= on,
             SchoolBlackout.ends_on >= on,
-        ).limit(1)
+        )
+        .limit(1)
     )
     if clash is not None:
         why = f" ({clash.reason})" if clash.reason else ""

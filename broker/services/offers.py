@@ -91,9 +91,7 @@ def _validate(data: OfferData) -> None:
             field="year_max",
         )
     if data.earliest > data.latest:
-        raise ServiceError(
-            "Dates: the last available date comes before the first.", field="latest"
-        )
+        raise ServiceError("Dates: the last available date comes before the first.", field="latest")
     if data.delivery not in OFFER_DELIVERY:
         raise ServiceError(f"Where: unknown option {data.delivery!r}.", field="delivery")
     if data.audience not in SCHOOL_GENDERS:
@@ -102,8 +100,7 @@ def _validate(data: OfferData) -> None:
         raise ServiceError(f"How far: give a distance from 0 to {MAX_KM:g} km.", field="max_km")
     unknown = sorted(set(data.sen_support) - set(SEN_CODES))
     if unknown:
-        raise ServiceError(f"SEN support: unknown codes {', '.join(unknown)}.",
-                           field="sen_support")
+        raise ServiceError(f"SEN support: unknown codes {', '.join(unknown)}.", field="sen_support")
     if data.challenges_stereotype and not data.stereotype_note.strip():
         raise ServiceError(
             "Role models: say which stereotype they challenge, e.g. female engineers.",
@@ -175,8 +172,7 @@ def update_offer(offer: Offer, data: OfferData, *, by: User, today: date) -> dic
             field="capacity",
         )
     if held and data.type != offer.type:
-        raise Conflict("Type cannot change while matches hold pupils on this offer.",
-                       field="type")
+        raise Conflict("Type cannot change while matches hold pupils on this offer.", field="type")
     if offer.status == "open" and data.type != offer.type:
         vetting.check_offer_allowed(offer.employer, data.type, today)
     changed = _apply(offer, data, offer.employer)
@@ -254,9 +250,7 @@ def offers_query(
         query = query.where(Offer.status == status)
     if type in ENCOUNTER_TYPES:
         query = query.where(Offer.type == type)
-    return query.order_by(*SORTS.get(sort, SORTS["newest"])).options(
-        selectinload(Offer.employer)
-    )
+    return query.order_by(*SORTS.get(sort, SORTS["newest"])).options(selectinload(Offer.employer))
 
 
 def pupils_held_by_offer(offer_ids: list[int]) -> dict[int, int]:

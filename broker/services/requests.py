@@ -100,14 +100,18 @@ def create_request(school: School, data: RequestData, *, by: User, today: date) 
     request = EncounterRequest(school_id=school.id, status="open", **_values(data))
     db.session.add(request)
     db.session.flush()
-    audit.record("request.created", request, by=by, type=request.type,
-                 year_group=request.year_group, pupils=request.pupils)
+    audit.record(
+        "request.created",
+        request,
+        by=by,
+        type=request.type,
+        year_group=request.year_group,
+        pupils=request.pupils,
+    )
     return request
 
 
-def update_request(
-    request: EncounterRequest, data: RequestData, *, by: User
-) -> dict[str, object]:
+def update_request(request: EncounterRequest, data: RequestData, *, by: User) -> dict[str, object]:
     """Change an open request, within what its live matches allow."""
     if request.status != "open":
         raise Conflict(f"This request is {request.status}; it can no longer be changed.")
@@ -168,7 +172,11 @@ def withdraw_request(request: EncounterRequest, *, by: User, reason: str = "") -
 
 
 def requests_query(
-    school: School, *, status: str = "", type: str = "", year: int | None = None,
+    school: School,
+    *,
+    status: str = "",
+    type: str = "",
+    year: int | None = None,
     sort: str = "newest",
 ) -> Select:
     """Return the school's requests, filtered and sorted by whitelisted keys, for paging."""

@@ -127,7 +127,8 @@ def expiring_soon(employer: Employer, today: date) -> list[VettingItem]:
     """Return the valid items that expire within :data:`EXPIRY_WARNING_DAYS` of ``today``."""
     horizon = today + timedelta(days=EXPIRY_WARNING_DAYS)
     return [
-        item for item in vetting_items(employer, today)
+        item
+        for item in vetting_items(employer, today)
         if item.valid and item.valid_until is not None and item.valid_until <= horizon
     ]
 
