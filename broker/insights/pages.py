@@ -21,7 +21,7 @@ from broker.services import coverage
 from broker.services.insights import REACH_KM, gains_for
 from broker.templating import label
 
-__all__ = ["MapView", "Lead", "lead", "map_view", "needs_sentence"]
+__all__ = ["MapView", "Lead", "lead", "map_view", "map_views", "needs_sentence"]
 
 # How to say "one more <type>" in a sentence.
 _ONE = {
@@ -72,6 +72,7 @@ class MapView:
     places: int
     gains: list[dict[str, Any]]
     national: bool
+    title: str = ""
 
 
 def _area_names(area_ids: list[int] | None) -> list[str]:
@@ -122,6 +123,7 @@ def map_view(
         width=600.0,
         map_id=map_id,
     )
+    title = title or ("Coverage map of England" if area_ids is None else "Coverage map")
     return MapView(
         drawn,
         schools,
@@ -129,20 +131,46 @@ def map_view(
         sum(o[3] for o in offers),
         gains,
         area_ids is None,
+        title,
     )
+
+
+#: A coordinator with a few areas gets one map each (areas far apart make one map mostly
+#: empty); with more, one map of them all.
+MAPS_PER_AREA_UP_TO = 3
+
+
+def map_views(
+    area_ids: list[int] | None, today: date, snapshot: Any, *, map_id: str = "map", **kw: Any
+) -> list[MapView]:
+    """One map of the areas, or one per area when there are a few."""
+    if area_ids is None or not 1 < len(area_ids) <= MAPS_PER_AREA_UP_TO:
+        return [map_view(area_ids, today, snapshot, map_id=map_id, **kw)]
+    names = dict(db.session.execute(select(Area.id, Area.name).where(Area.id.in_(area_ids))).all())
+    return [
+        map_view(
+            [a],
+            today,
+            snapshot,
+            map_id=f"{map_id}-{a}",
+            title=f"Coverage map of {names.get(a, 'the area')}",
+            **kw,
+        )
+        for a in sorted(area_ids, key=lambda a: names.get(a, ""))
+    ]
 
 
 @dataclass
 class Lead:
     """What a coordinator's dashboard leads with: the map and three numbers."""
 
-    map: MapView
+    maps: list[MapView]
     headline: coverage.Headline
 
 
 def lead(area_ids: list[int] | None, today: date, snapshot: Any) -> Lead:
     """The dashboard lead for the areas."""
     return Lead(
-        map_view(area_ids, today, snapshot, n_gains=3, map_id="lead-map"),
+        map_views(area_ids, today, snapshot, n_gains=3, map_id="lead-map"),
         coverage.headline(area_ids, today),
     )

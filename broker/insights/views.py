@@ -108,7 +108,7 @@ def overview():
     snapshot = insights.latest_snapshot()
     return render_template(
         "insights/overview.html",
-        view=pages.map_view(area_ids, today, snapshot),
+        views=pages.map_views(area_ids, today, snapshot),
         headline=coverage.headline(area_ids, today),
         snapshot=snapshot,
         areas=_areas(),

@@ -479,3 +479,14 @@ def test_admin_can_recompute_now(client, auth, world):
     auth.logout()
     auth.login(world["coordinator"])
     assert client.post("/insights/refresh", data={"csrf_token": token}).status_code == 403
+
+
+def test_a_coordinator_of_two_areas_gets_a_map_of_each(client, auth, world, make_user):
+    both = make_user(role="coordinator", areas=[world["lincs"], world["kent"]])
+    auth.login(both)
+    html = client.get("/insights/").get_data(as_text=True)
+    assert html.count('<svg class="map"') == 2
+    assert "Coverage map of Kent" in html and "Coverage map of Lincolnshire" in html
+    assert len(_school_links(html)) == 5
+    one = client.get(f"/insights/?area={world['kent'].id}").get_data(as_text=True)
+    assert one.count('<svg class="map"') == 1
