@@ -172,9 +172,7 @@ def refresh_insights(now: datetime, *, run: MatchRun | None = None) -> InsightSn
             )
         area_of = dict(db.session.execute(select(School.id, School.area_id)).all())
         places = {s.site_id: s for s in _sites(SITE_SPACING_KM)}
-        for g in where_one_more_helps(
-            problem, current, list(places.values()), km=REACH_KM, limit=MAX_GAINS
-        ):
+        for g in where_one_more_helps(problem, current, list(places.values()), km=REACH_KM):
             site = places[g.site_id]
             gains.append(
                 {
@@ -195,6 +193,7 @@ def refresh_insights(now: datetime, *, run: MatchRun | None = None) -> InsightSn
         # Lists lead with what a coordinator acts on: schools with nothing this year, then the
         # matcher's value (which otherwise favours the biggest offers, careers fairs).
         gains.sort(key=lambda g: (-len(g["new_schools"]), -g["points"]))
+        del gains[MAX_GAINS:]
         t4 = time.perf_counter()
         seconds |= {
             "candidates": round(t2 - t1, 3),
