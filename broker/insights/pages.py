@@ -6,11 +6,13 @@ the same lead (map and three numbers) as the insights overview.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import url_for
+from flask import current_app, url_for
 from markupsafe import Markup
 from sqlalchemy import select
 
@@ -21,7 +23,43 @@ from broker.services import coverage
 from broker.services.insights import REACH_KM, gains_for
 from broker.templating import label
 
-__all__ = ["MapView", "Lead", "lead", "map_view", "map_views", "needs_sentence"]
+__all__ = [
+    "NATIONAL_SECONDS",
+    "Lead",
+    "MapView",
+    "lead",
+    "map_view",
+    "map_views",
+    "national",
+    "needs_sentence",
+]
+
+T = TypeVar("T")
+
+#: Figures for the whole country (every school, request, offer and match in England) are
+#: worked out at most this often per web process; an area's are always worked out afresh.
+NATIONAL_SECONDS = 300.0
+
+
+def national(area_ids: list[int] | None, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """``compute()``, kept for :data:`NATIONAL_SECONDS` when it covers the whole country.
+
+    Reading every row in England takes most of a second, which an admin's national pages
+    should not pay on each view; an area's pages read a few hundred rows and stay live.
+    """
+    if area_ids is not None:
+        return compute()
+    cache: dict[tuple[Any, ...], tuple[float, Any]] = current_app.extensions.setdefault(
+        "insights_national", {}
+    )
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and now - hit[0] < NATIONAL_SECONDS:
+        return hit[1]  # type: ignore[no-any-return]
+    value = compute()
+    cache[key] = (now, value)
+    return value
+
 
 # How to say "one more <type>" in a sentence.
 _ONE = {
@@ -144,7 +182,10 @@ def map_views(
     area_ids: list[int] | None, today: date, snapshot: Any, *, map_id: str = "map", **kw: Any
 ) -> list[MapView]:
     """One map of the areas, or one per area when there are a few."""
-    if area_ids is None or not 1 < len(area_ids) <= MAPS_PER_AREA_UP_TO:
+    if area_ids is None:
+        key = ("map", today, getattr(snapshot, "id", None), map_id, tuple(sorted(kw.items())))
+        return [national(None, key, lambda: map_view(None, today, snapshot, map_id=map_id, **kw))]
+    if not 1 < len(area_ids) <= MAPS_PER_AREA_UP_TO:
         return [map_view(area_ids, today, snapshot, map_id=map_id, **kw)]
     names = dict(db.session.execute(select(Area.id, Area.name).where(Area.id.in_(area_ids))).all())
     return [
@@ -169,8 +210,16 @@ class Lead:
 
 
 def lead(area_ids: list[int] | None, today: date, snapshot: Any) -> Lead:
-    """The dashboard lead for the areas."""
-    return Lead(
-        map_views(area_ids, today, snapshot, n_gains=3, map_id="lead-map"),
-        coverage.headline(area_ids, today),
+    """The dashboard lead for the areas; for the whole country (admins) the numbers only,
+    since the national map (every school in England) is a page of its own."""
+    maps = (
+        []
+        if area_ids is None
+        else map_views(area_ids, today, snapshot, n_gains=3, map_id="lead-map")
     )
+    return Lead(maps, headline(area_ids, today))
+
+
+def headline(area_ids: list[int] | None, today: date) -> coverage.Headline:
+    """The three numbers (kept a few minutes for the whole country)."""
+    return national(area_ids, ("headline", today), lambda: coverage.headline(area_ids, today))

@@ -109,7 +109,7 @@ def overview():
     return render_template(
         "insights/overview.html",
         views=pages.map_views(area_ids, today, snapshot),
-        headline=coverage.headline(area_ids, today),
+        headline=pages.headline(area_ids, today),
         snapshot=snapshot,
         areas=_areas(),
         area_id=area_id,
@@ -135,7 +135,11 @@ def needs():
                 select(School.id, School.name).where(School.id.in_(ids or {-1}))
             ).all()
         ),
-        view=pages.map_view(
+        view=pages.map_views(
+            area_ids, clock.today(), snapshot, n_gains=10, types=types, show_offers=False
+        )[0]
+        if area_ids is None
+        else pages.map_view(
             area_ids, clock.today(), snapshot, n_gains=10, types=types, show_offers=False
         ),
         snapshot=snapshot,
@@ -152,7 +156,12 @@ def needs():
 def fairness_page():
     area_ids, area_id = _scope()
     snapshot = insights.latest_snapshot()
-    report = fairness.fairness_report(area_ids, clock.today(), snapshot)
+    today = clock.today()
+    report = pages.national(
+        area_ids,
+        ("fairness", today, getattr(snapshot, "id", None)),
+        lambda: fairness.fairness_report(area_ids, today, snapshot),
+    )
     return render_template("insights/fairness.html", report=report, areas=_areas(), area_id=area_id)
 
 
@@ -160,12 +169,16 @@ def fairness_page():
 def charts():
     area_ids, area_id = _scope()
     today = clock.today()
-    months, schools = coverage.coverage_by_month(area_ids, today)
+    months, schools = pages.national(
+        area_ids, ("months", today), lambda: coverage.coverage_by_month(area_ids, today)
+    )
     return render_template(
         "insights/charts.html",
         months=months,
         schools=schools,
-        supply=coverage.supply_demand(area_ids, today),
+        supply=pages.national(
+            area_ids, ("supply", today), lambda: coverage.supply_demand(area_ids, today)
+        ),
         history=coverage.run_history(area_ids),
         areas=_areas(),
         area_id=area_id,
@@ -213,7 +226,11 @@ def school(school_id: int):
 @bp.get("/export/coverage.csv")
 def coverage_export():
     area_ids, _ = _scope()
-    return _csv(exports.coverage_csv(area_ids, clock.today()), "coverage.csv")
+    today = clock.today()
+    text = pages.national(
+        area_ids, ("coverage.csv", today), lambda: exports.coverage_csv(area_ids, today)
+    )
+    return _csv(text, "coverage.csv")
 
 
 @bp.get("/export/encounters.csv")

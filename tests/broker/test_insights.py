@@ -490,3 +490,29 @@ def test_a_coordinator_of_two_areas_gets_a_map_of_each(client, auth, world, make
     assert len(_school_links(html)) == 5
     one = client.get(f"/insights/?area={world['kent'].id}").get_data(as_text=True)
     assert one.count('<svg class="map"') == 1
+
+
+def test_an_admins_dashboard_leads_with_the_countrys_numbers_without_the_big_map(
+    client, auth, world
+):
+    auth.login(world["admin"])
+    html = client.get("/coordinator/").get_data(as_text=True)
+    assert "England this school year" in html and "3 of 5" in html
+    assert 'class="map"' not in html
+
+
+def test_national_figures_are_kept_a_few_minutes_and_an_areas_never(
+    client, auth, world, make_school, monkeypatch
+):
+    from broker.insights import pages
+
+    clock_now = [1000.0]
+    monkeypatch.setattr(pages.time, "monotonic", lambda: clock_now[0])
+    auth.login(world["admin"])
+    assert "3 of 5" in client.get("/insights/").get_data(as_text=True)
+    make_school(name="New School", area=world["kent"])
+    assert "3 of 5" in client.get("/insights/").get_data(as_text=True)  # kept
+    kent = client.get(f"/insights/?area={world['kent'].id}").get_data(as_text=True)
+    assert "2 of 2" in kent  # an area's figures are live
+    clock_now[0] += pages.NATIONAL_SECONDS + 1
+    assert "4 of 6" in client.get("/insights/").get_data(as_text=True)
