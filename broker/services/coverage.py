@@ -319,53 +319,86 @@ def _live_held(*where: Any) -> tuple[dict[int, int], dict[int, int]]:
 
 
 def supply_demand(area_ids: list[int] | None, today: date) -> SupplyDemand:
-    """Demand against supply in the areas (supply: offers of employers based there; online
-    offers reach everyone and are counted apart)."""
-    if area_ids is None:
-        held_r, held_o = _live_held()
-    else:
-        held_r, _ = _live_held(*_match_request_in(area_ids))
-        _, held_o = _live_held(
+    """Demand against supply in the areas (supply: in-person offers of employers based
+    there); for the whole country, online offers (which reach everyone) are counted apart.
+
+    Live matches never hold more than a request's pupils or an offer's capacity, so what is
+    left is the total less what is held, summed in the database per type and area.
+    """
+    open_requests = [
+        EncounterRequest.status == "open",
+        EncounterRequest.latest >= today,
+        *_school_filter(area_ids),
+    ]
+    key_r = (EncounterRequest.type, School.area_id)
+    asked = select(*key_r, func.sum(EncounterRequest.pupils)).join(
+        School, EncounterRequest.school_id == School.id
+    )
+    held_r = (
+        select(*key_r, func.sum(Match.pupils))
+        .select_from(Match)
+        .join(EncounterRequest, Match.request_id == EncounterRequest.id)
+        .join(School, EncounterRequest.school_id == School.id)
+        .where(Match.status.in_(LIVE_MATCH_STATUSES))
+    )
+    online = Offer.delivery == "virtual"
+    open_offers = [Offer.status == "open", Offer.latest >= today]
+    if area_ids is not None:
+        # An area's own in-person offers (online offers are counted for the country only);
+        # the IN lists let the database start from the area's rows, not every match.
+        open_offers.append(Employer.area_id.in_(area_ids or [-1]))
+        open_offers.append(~online)
+        held_r = held_r.where(
+            Match.request_id.in_(
+                select(EncounterRequest.id)
+                .join(School, EncounterRequest.school_id == School.id)
+                .where(*open_requests)
+            )
+        )
+    key_o = (Offer.type, Employer.area_id, online)
+    offered = select(*key_o, func.sum(Offer.capacity)).join(
+        Employer, Offer.employer_id == Employer.id
+    )
+    held_o = (
+        select(*key_o, func.sum(Match.pupils))
+        .select_from(Match)
+        .join(Offer, Match.offer_id == Offer.id)
+        .join(Employer, Offer.employer_id == Employer.id)
+        .where(Match.status.in_(LIVE_MATCH_STATUSES))
+    )
+    if area_ids is not None:
+        held_o = held_o.where(
             Match.offer_id.in_(
                 select(Offer.id)
                 .join(Employer, Offer.employer_id == Employer.id)
-                .where((Employer.area_id.in_(area_ids or [-1])) | (Offer.delivery == "virtual"))
+                .where(*open_offers)
             )
         )
+    demand: dict[tuple[str, int], int] = defaultdict(int)
+    for sign, query in ((1, asked), (-1, held_r)):
+        for kind, area, n in db.session.execute(query.where(*open_requests).group_by(*key_r)):
+            demand[(kind, area)] += sign * int(n or 0)
+    supply: dict[tuple[str, int, bool], int] = defaultdict(int)
+    for sign, query in ((1, offered), (-1, held_o)):
+        for kind, area, virtual, n in db.session.execute(
+            query.where(*open_offers).group_by(*key_o)
+        ):
+            supply[(kind, area, bool(virtual))] += sign * int(n or 0)
+    wanted = None if area_ids is None else set(area_ids)
     demand_type: dict[str, int] = defaultdict(int)
     demand_area: dict[int, int] = defaultdict(int)
-    for rid, kind, pupils, area in db.session.execute(
-        select(EncounterRequest.id, EncounterRequest.type, EncounterRequest.pupils, School.area_id)
-        .join(School, EncounterRequest.school_id == School.id)
-        .where(
-            EncounterRequest.status == "open",
-            EncounterRequest.latest >= today,
-            *_school_filter(area_ids),
-        )
-    ):
-        left = max(0, pupils - held_r.get(rid, 0))
-        demand_type[kind] += left
-        demand_area[area] += left
-    wanted = None if area_ids is None else set(area_ids)
+    for (kind, area), n in demand.items():
+        demand_type[kind] += max(0, n)
+        demand_area[area] += max(0, n)
     supply_type: dict[str, int] = defaultdict(int)
     supply_area: dict[int, int] = defaultdict(int)
-    virtual: dict[str, int] = defaultdict(int)
-    offers = (
-        select(Offer.id, Offer.type, Offer.capacity, Offer.delivery, Employer.area_id)
-        .join(Employer, Offer.employer_id == Employer.id)
-        .where(Offer.status == "open", Offer.latest >= today)
-    )
-    if area_ids is not None:
-        offers = offers.where(
-            (Employer.area_id.in_(area_ids or [-1])) | (Offer.delivery == "virtual")
-        )
-    for oid, kind, capacity, delivery, area in db.session.execute(offers):
-        left = max(0, capacity - held_o.get(oid, 0))
-        if delivery == "virtual":
-            virtual[kind] += left
+    virtual_type: dict[str, int] = defaultdict(int)
+    for (kind, area, virtual), n in supply.items():
+        if virtual:
+            virtual_type[kind] += max(0, n)
         elif wanted is None or area in wanted:
-            supply_type[kind] += left
-            supply_area[area] += left
+            supply_type[kind] += max(0, n)
+            supply_area[area] += max(0, n)
     names = dict(
         db.session.execute(
             select(Area.id, Area.name).where(*([] if area_ids is None else [Area.id.in_(area_ids)]))
@@ -373,7 +406,7 @@ def supply_demand(area_ids: list[int] | None, today: date) -> SupplyDemand:
     )
     return SupplyDemand(
         by_type={t: (demand_type.get(t, 0), supply_type.get(t, 0)) for t in ENCOUNTER_TYPES},
-        virtual_by_type={t: virtual.get(t, 0) for t in ENCOUNTER_TYPES},
+        virtual_by_type={t: virtual_type.get(t, 0) for t in ENCOUNTER_TYPES},
         by_area=sorted(
             ((names[a], demand_area.get(a, 0), supply_area.get(a, 0)) for a in names),
             key=lambda row: (row[2] - row[1], row[0]),

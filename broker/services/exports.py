@@ -152,11 +152,24 @@ def coverage_csv(area_ids: list[int] | None, today: date) -> str:
     """Coverage per school in the areas: this year's level, encounters and open requests."""
     coverage = school_coverage(area_ids, today)
     year_start = clock.school_year_start(today)
+    in_areas = (
+        []
+        if area_ids is None
+        else [
+            EncounterRequest.school_id.in_(
+                select(School.id).where(School.area_id.in_(area_ids or [-1]))
+            )
+        ]
+    )
     counts: dict[int, list[int]] = {}
     for school_id, status, pupils in db.session.execute(
         select(EncounterRequest.school_id, Match.status, Match.pupils)
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
-        .where(Match.status.in_(LOCKED_MATCH_STATUSES), EncounterRequest.latest >= year_start)
+        .where(
+            Match.status.in_(LOCKED_MATCH_STATUSES),
+            EncounterRequest.latest >= year_start,
+            *in_areas,
+        )
     ):
         c = counts.setdefault(int(school_id), [0, 0, 0, 0])
         if status == "delivered":
@@ -168,7 +181,7 @@ def coverage_csv(area_ids: list[int] | None, today: date) -> str:
     open_req: dict[int, list[int]] = {}
     for school_id, has in db.session.execute(
         select(EncounterRequest.school_id, EncounterRequest.has_candidate).where(
-            EncounterRequest.status == "open", EncounterRequest.latest >= today
+            EncounterRequest.status == "open", EncounterRequest.latest >= today, *in_areas
         )
     ):
         o = open_req.setdefault(int(school_id), [0, 0])
