@@ -125,11 +125,14 @@ def needs():
         abort(404)
     snapshot = insights.latest_snapshot()
     types = {kind} if kind else None
-    found = insights.gains_for(snapshot, area_ids, types=types, limit=25)
-    ids = {s for g in found for s in g["schools"]}
+    found = insights.gains_for(snapshot, area_ids, types=types, limit=15)
+    # Every kind of encounter at least once: the list itself favours big offers (fairs).
+    per_type = [] if kind else insights.best_per_type(snapshot, area_ids)
+    ids = {s for g in found + per_type for s in g["schools"]}
     return render_template(
         "insights/needs.html",
         gains=found,
+        per_type=per_type,
         names=dict(
             db.session.execute(
                 select(School.id, School.name).where(School.id.in_(ids or {-1}))

@@ -43,6 +43,7 @@ __all__ = [
     "REACH_KM",
     "Snapshot",
     "Town",
+    "best_per_type",
     "gains_for",
     "latest_snapshot",
     "refresh_insights",
@@ -312,6 +313,14 @@ def gains_for(
         if len(out) >= limit:
             break
     return out
+
+
+def best_per_type(snapshot: Snapshot | None, area_ids: list[int] | None) -> list[dict[str, Any]]:
+    """The best suggestion of each encounter type serving the areas, best first."""
+    seen: dict[str, dict[str, Any]] = {}
+    for g in gains_for(snapshot, area_ids, limit=len(snapshot.gains) if snapshot else 0):
+        seen.setdefault(g["type"], g)
+    return list(seen.values())
 
 
 def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -516,3 +516,23 @@ def test_national_figures_are_kept_a_few_minutes_and_an_areas_never(
     assert "2 of 2" in kent  # an area's figures are live
     clock_now[0] += pages.NATIONAL_SECONDS + 1
     assert "4 of 6" in client.get("/insights/").get_data(as_text=True)
+
+
+def test_the_suggestions_page_names_the_best_place_for_each_kind(client, auth, world, snapshot):
+    from broker.services.insights import best_per_type
+
+    s4 = world["schools"][3]
+    extra = dict(GAIN, place="Skegness", points=999.0, schools=[s4.id], areas=[world["lincs"].id])
+    # A later run finds a better workplace visit, listed first.
+    db.session.add(
+        InsightSnapshot(computed_for=TODAY, schools=[], gains=[extra, *snapshot.gains], figures={})
+    )
+    db.session.commit()
+    snap = insights.latest_snapshot()
+    best = best_per_type(snap, [world["lincs"].id])
+    assert [(g["type"], g["place"]) for g in best] == [("workplace_visit", "Skegness")]
+    assert [g["place"] for g in best_per_type(snap, None)] == ["Skegness", "Dover"]
+    auth.login(world["coordinator"])
+    html = client.get("/insights/needs").get_data(as_text=True)
+    assert "The best place for each kind of encounter" in html
+    assert "within 20 km of Skegness" in html
