@@ -193,7 +193,7 @@ def charts():
 def school(school_id: int):
     found = get_or_404(School, school_id, lambda s: can_see_school(current_user, s))
     today = clock.today()
-    level = coverage.school_coverage([found.area_id] if found.area_id else [-1], today)
+    level = coverage.school_coverage(None, today, school_id=found.id)
     requests_ = list(
         db.session.scalars(
             select(EncounterRequest)

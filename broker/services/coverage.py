@@ -102,13 +102,16 @@ def _request_in(area_ids: list[int] | None) -> list[Any]:
     ]
 
 
-def school_coverage(area_ids: list[int] | None, today: date) -> dict[int, str]:
-    """Each school's coverage this school year (schools without any match: ``none``)."""
+def school_coverage(
+    area_ids: list[int] | None, today: date, *, school_id: int | None = None
+) -> dict[int, str]:
+    """Each school's coverage this school year (schools without any match: ``none``);
+    with ``school_id``, that school's alone."""
     year_start = clock.school_year_start(today)
-    out = {
-        int(i): "none"
-        for i in db.session.scalars(select(School.id).where(*_school_filter(area_ids)))
-    }
+    where = _school_filter(area_ids)
+    if school_id is not None:
+        where.append(School.id == school_id)
+    out = {int(i): "none" for i in db.session.scalars(select(School.id).where(*where))}
     rows = db.session.execute(
         select(EncounterRequest.school_id, Match.status)
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
@@ -116,6 +119,7 @@ def school_coverage(area_ids: list[int] | None, today: date) -> dict[int, str]:
             Match.status.in_(LIVE_MATCH_STATUSES),
             EncounterRequest.latest >= year_start,
             *_request_in(area_ids),
+            *([] if school_id is None else [EncounterRequest.school_id == school_id]),
         )
         .distinct()
     )
