@@ -188,30 +188,30 @@ def coverage_csv(area_ids: list[int] | None, today: date) -> str:
         o[0] += 1
         o[1] += has is False
     query = (
-        select(School, Area.name)
+        select(
+            School.id,
+            School.urn,
+            School.name,
+            Area.name,
+            School.postcode,
+            School.kind,
+            School.fsm_pct,
+            School.rural,
+        )
         .outerjoin(Area, School.area_id == Area.id)
         .order_by(Area.name, School.name, School.id)
     )
     if area_ids is not None:
         query = query.where(School.area_id.in_(area_ids or [-1]))
-    rows = []
-    for school, area in db.session.execute(query):
-        c = counts.get(school.id, [0, 0, 0, 0])
-        o = open_req.get(school.id, [0, 0])
-        rows.append(
-            [
-                school.urn,
-                school.name,
-                area,
-                school.postcode,
-                school.kind,
-                school.fsm_pct,
-                school.rural,
-                coverage.get(school.id, "none"),
-                *c,
-                *o,
-            ]
-        )
+    rows = [
+        [
+            *columns,
+            coverage.get(school_id, "none"),
+            *counts.get(school_id, [0, 0, 0, 0]),
+            *open_req.get(school_id, [0, 0]),
+        ]
+        for school_id, *columns in db.session.execute(query)
+    ]
     return to_csv(
         [
             "urn",
