@@ -38,6 +38,19 @@ return out;
 """
 
 
+_ON_TOP_JS = """
+const links = [...document.querySelectorAll('svg.map .schools a')];
+for (let i = 0; i < links.length; i++) {
+  const dot = links[i].querySelector('circle');
+  dot.scrollIntoView({block: 'center'});
+  const r = dot.getBoundingClientRect();
+  const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+  if (hit && hit.closest('a') === links[i]) return i;
+}
+return null;
+"""
+
+
 def _set_width(browser: Browser, width: int, height: int) -> None:
     browser.driver.execute_cdp_cmd(
         "Emulation.setDeviceMetricsOverride",
@@ -101,8 +114,12 @@ def test_tapping_a_school_on_the_map_opens_its_summary(
     browser.open("/insights/")
     dots = browser.find_all("svg.map .schools a")
     assert dots, "the map has no school to tap"
-    name = dots[0].find_element("css selector", "title").get_attribute("textContent")
-    browser.click_and_wait(dots[0].find_element("css selector", "circle"))
+    # Schools at the same place overlap: tap one that is on top where it is drawn.
+    index = browser.driver.execute_script(_ON_TOP_JS)
+    assert index is not None, "every school on the map is covered by another"
+    dot = dots[index]
+    name = dot.find_element("css selector", "title").get_attribute("textContent")
+    browser.click_and_wait(dot.find_element("css selector", "circle"))
     assert browser.path.startswith("/insights/schools/")
     assert browser.h1() == name.split(":")[0]
     assert not browser.problems()
