@@ -58,6 +58,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     from broker.cli import register_commands
     from broker.coordinator.views import bp as coordinator_bp
     from broker.employer.views import bp as employer_bp
+    from broker.insights.views import bp as insights_bp
     from broker.school.views import bp as school_bp
     from broker.templating import register_template_helpers
 
@@ -67,6 +68,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     app.register_blueprint(coordinator_bp, url_prefix="/coordinator")
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api")
+    app.register_blueprint(insights_bp, url_prefix="/insights")
     register_commands(app)
     register_template_helpers(app)
 

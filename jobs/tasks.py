@@ -17,6 +17,7 @@ from broker.models import MatchRun
 from broker.services.housekeeping import expire_stale, remind_due
 from broker.services.matching import run_matching
 from broker.services.outbox import SmtpSettings, claim_due, send_claimed
+from jobs.insights import refresh_after_match
 
 __all__ = ["expire", "match", "remind", "send_outbox"]
 
@@ -45,11 +46,13 @@ def match(now: datetime) -> dict[str, Any]:
         db.session.commit()
         log.exception("nightly match failed (run %s)", failed.id)
         raise
+    insights = refresh_after_match(run, now)
     return {
         "run": run.id,
         **run.changes,
         "pupils_matched": run.figures["pupils_matched"],
         "seconds": run.figures["seconds"],
+        **insights,
     }
 
 

@@ -206,8 +206,10 @@ def school_pages(c: Client) -> list[Page]:
     pages += [
         ("requests", "/school/requests"),
         ("requests open, by earliest", "/school/requests?status=open&sort=earliest"),
-        (f"requests year 9 {types[0]}, by pupils",
-         f"/school/requests?year=9&type={types[0]}&sort=pupils"),
+        (
+            f"requests year 9 {types[0]}, by pupils",
+            f"/school/requests?year=9&type={types[0]}&sort=pupils",
+        ),
     ]
     label, path = _deep(c, "/school/requests")
     pages += [("requests " + label, path), ("new request form", "/school/requests/new")]
@@ -226,8 +228,11 @@ def school_pages(c: Client) -> list[Page]:
     if match_id:
         pages.append(("match detail", f"/school/matches/{match_id}"))
     calendar = c.get("/school/calendar")
-    pages += [("plan", "/school/plan"), ("governors' report", "/school/report"),
-              ("calendar", "/school/calendar")]
+    pages += [
+        ("plan", "/school/plan"),
+        ("governors' report", "/school/report"),
+        ("calendar", "/school/calendar"),
+    ]
     if feed := _feed_path(calendar):
         pages.append(("calendar feed (.ics)", feed))
     return [Page("school", label, path) for label, path in pages]
@@ -239,8 +244,10 @@ def coordination_pages(c: Client, role: str) -> list[Page]:
     areas = _options(queue, "area")
     types = _options(queue, "type")
     pages = [
-        ("dashboard" if role == "coordinator" else "coordinator dashboard (all areas)",
-         "/coordinator/"),
+        (
+            "dashboard" if role == "coordinator" else "coordinator dashboard (all areas)",
+            "/coordinator/",
+        ),
         ("review queue", "/coordinator/queue"),
         (f"queue {types[0]}, score >= 50", f"/coordinator/queue?type={types[0]}&min_score=50"),
         ("queue school name search", "/coordinator/queue?school=academy"),
@@ -277,8 +284,11 @@ def admin_pages(c: Client) -> list[Page]:
     pages.append(("users " + label, path))
     pages += [("areas", "/admin/areas")]
     label, path = _deep(c, "/admin/areas")
-    pages += [("areas " + label, path), ("new user form", "/admin/users/new"),
-              ("import form", "/admin/import")]
+    pages += [
+        ("areas " + label, path),
+        ("new user form", "/admin/users/new"),
+        ("import form", "/admin/import"),
+    ]
     return [Page("admin", label, path) for label, path in pages] + coordination_pages(c, "admin")
 
 
@@ -300,11 +310,22 @@ def start_gunicorn(args, port: int, log) -> subprocess.Popen:
     gunicorn = args.gunicorn or shutil.which("gunicorn", path=str(Path(sys.executable).parent))
     if gunicorn is None:
         raise SystemExit("gunicorn not found next to this Python; pass --gunicorn")
-    cmd = [gunicorn, "-w", str(args.workers), "--threads", str(args.threads),
-           "-b", f"127.0.0.1:{port}", "--timeout", "60", "wsgi:app"]
+    cmd = [
+        gunicorn,
+        "-w",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--timeout",
+        "60",
+        "wsgi:app",
+    ]
     print("$", " ".join(cmd), flush=True)
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -334,8 +355,18 @@ def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 60) -> None
 
 
 def run_wrk(args, url: str, cookie: str, lua: str, seconds: int) -> dict[str, float]:
-    cmd = [args.wrk, f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{seconds}s",
-           "--timeout", "10s", "--latency", "-s", lua, url]
+    cmd = [
+        args.wrk,
+        f"-t{args.wrk_threads}",
+        f"-c{args.connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        lua,
+        url,
+    ]
     if cookie:
         cmd[1:1] = ["-H", f"Cookie: {cookie}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
@@ -346,15 +377,21 @@ def run_wrk(args, url: str, cookie: str, lua: str, seconds: int) -> dict[str, fl
 
 
 def markdown(results: list[Result], title: str) -> str:
-    lines = [f"{title}", "", "| role | page | p50 ms | p95 ms | p99 ms | req/s |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        f"{title}",
+        "",
+        "| role | page | p50 ms | p95 ms | p99 ms | req/s |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for r in results:
         p = r.page
         if not r.requests:
             lines.append(f"| {p.role} | {p.label} (`{p.path}`) | no answer in the run | | | 0 |")
             continue
-        lines.append(f"| {p.role} | {p.label} (`{p.path}`) | {r.p50:.1f} | {r.p95:.1f} | "
-                     f"{r.p99:.1f} | {r.rps:.1f} |")
+        lines.append(
+            f"| {p.role} | {p.label} (`{p.path}`) | {r.p50:.1f} | {r.p95:.1f} | "
+            f"{r.p99:.1f} | {r.rps:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -402,18 +439,28 @@ def main(argv: list[str] | None = None) -> int:
                         if args.warmup > 0:
                             run_wrk(args, base + page.path, cookie, str(lua), args.warmup)
                         m = run_wrk(args, base + page.path, cookie, str(lua), args.duration)
-                        r = Result(page, m["p50"], m["p95"], m["p99"], m["max"],
-                                   int(m["requests"]), m["requests"] / (m["duration_us"] / 1e6),
-                                   int(m["non2xx"]), int(m["errors"]))
+                        r = Result(
+                            page,
+                            m["p50"],
+                            m["p95"],
+                            m["p99"],
+                            m["max"],
+                            int(m["requests"]),
+                            m["requests"] / (m["duration_us"] / 1e6),
+                            int(m["non2xx"]),
+                            int(m["errors"]),
+                        )
                         results.append(r)
                         flag = "" if r.p95 < args.budget_ms else "  OVER BUDGET"
                         if r.non2xx or r.errors:
                             flag += f"  {r.non2xx} non-2xx, {r.errors} socket errors"
                         if not r.requests:
                             flag += f"  no answer within {args.duration} s"
-                        print(f"{role:<12} {page.label[:44]:<44} p50 {r.p50:7.1f}  "
-                              f"p95 {r.p95:7.1f}  p99 {r.p99:7.1f}  {r.rps:6.1f} req/s{flag}",
-                              flush=True)
+                        print(
+                            f"{role:<12} {page.label[:44]:<44} p50 {r.p50:7.1f}  "
+                            f"p95 {r.p95:7.1f}  p99 {r.p99:7.1f}  {r.rps:6.1f} req/s{flag}",
+                            flush=True,
+                        )
             except BaseException:
                 log.flush()
                 print(log_path.read_text()[-3000:], file=sys.stderr)
@@ -430,8 +477,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for r in results if r.non2xx or r.errors or not r.requests]
     slow = [r for r in results if r.p95 >= args.budget_ms]
     for r in failed:
-        print(f"FAILED: {r.page.path}: {r.requests} answers, {r.non2xx} non-2xx, "
-              f"{r.errors} socket errors")
+        print(
+            f"FAILED: {r.page.path}: {r.requests} answers, {r.non2xx} non-2xx, "
+            f"{r.errors} socket errors"
+        )
     for r in slow:
         print(f"SLOW: {r.page.path}: p95 {r.p95:.1f} ms >= {args.budget_ms:.0f} ms")
     print(f"{len(results)} pages, {len(failed)} failed, {len(slow)} over the p95 budget")

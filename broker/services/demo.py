@@ -35,6 +35,7 @@ from broker.models import (
     User,
 )
 from broker.services import accounts
+from broker.services.insights import refresh_insights
 from broker.services.matching import run_matching
 
 log = logging.getLogger(__name__)
@@ -209,9 +210,7 @@ def _window(
     return start, min(last, start + timedelta(days=length))
 
 
-def _employers(
-    rng: np.random.Generator, n: int, schools: list[School], today: date
-) -> list[dict]:
+def _employers(rng: np.random.Generator, n: int, schools: list[School], today: date) -> list[dict]:
     weights = np.array([c[3] for c in CITIES], dtype=float)
     city_idx = rng.choice(len(CITIES), size=n, p=weights / weights.sum())
     school_lat = np.array([s.lat for s in schools])
@@ -403,6 +402,9 @@ def load_demo(
     if db.session.scalar(select(func.count()).select_from(MatchRun)) == 0:
         say("Running the nightly match once...")
         run = run_matching(clock.now(), kind="demo")
+        db.session.commit()
+        # As the nightly job does: the fairness baseline and "where one more offer helps".
+        refresh_insights(clock.now(), run=run)
         db.session.commit()
         say(
             f"Matched {run.figures['pupils_matched']:,} of {run.figures['pupils_requested']:,} "

@@ -7,7 +7,14 @@ import importlib
 
 import pytest
 
-MODULES = ["matching.flow", "matching.problem", "matching.engine", "matching.model"]
+MODULES = [
+    "matching.flow",
+    "matching.problem",
+    "matching.engine",
+    "matching.model",
+    "matching.marginal",
+    "matching.outcomes",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
