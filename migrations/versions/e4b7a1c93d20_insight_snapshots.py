@@ -2,7 +2,7 @@
 helps most, stored per match run so the insights pages read them instead of solving
 
 Revision ID: e4b7a1c93d20
-Revises: 7d3e51c0a8b2
+Revises: e4a1c7b2d9f0
 Create Date: 2026-12-02 08:00:00.000000
 
 """
