@@ -273,6 +273,10 @@ def test_coordinator_dashboard_figures(client, auth, area_world):
         "approved match awaiting answers": "1",
         "encounter confirmed by both sides": "1",
         "encounter delivered": "1",
+        # The insights' three numbers: a has approved and accepted matches, b a delivery.
+        "schools with no encounter delivered or booked": "0 of 2",
+        "pupils reached (40 more booked)": "18",
+        "cold spots: requests no offer can reach (0 schools)": "0",
     }
     # The queue the card leads to holds the same proposals.
     queue = client.get("/coordinator/queue").get_data(as_text=True)
