@@ -21,10 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from broker.extensions import db
+from broker.labels import label
 from broker.models import Employer, EncounterRequest, Match, Offer, School, User
 from broker.services import audit
 from broker.services.matches import common_window
-from broker.templating import label
 
 FEED_STATUSES = ("accepted", "delivered")
 _SALT = "broker.calendar-feed"

@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from broker import clock
 from broker.extensions import db
+from broker.labels import label
 from broker.models import (
     Employer,
     EncounterRequest,
@@ -23,7 +24,6 @@ from broker.models import (
 )
 from broker.services.notify import notify
 from broker.services.vetting import EXPIRY_WARNING_DAYS, RISK_ASSESSMENT_VALID_DAYS, expiring_soon
-from broker.templating import label
 
 __all__ = ["CONFIRMATION_DAYS", "ENCOUNTER_REMINDER_DAYS", "expire_stale", "remind_due"]
 

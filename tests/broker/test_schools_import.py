@@ -7,9 +7,10 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from broker.cli import SHIPPED_SCHOOLS, load_schools
+from broker.cli import SHIPPED_SCHOOLS
 from broker.extensions import db
 from broker.models import Area, School
+from broker.services.schools import load_schools
 
 SAMPLE = Path(__file__).parent / "data" / "gias_sample.csv"
 
