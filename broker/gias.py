@@ -201,6 +201,13 @@ _GENDERS: dict[str, Gender] = {
 _SUPPRESSED = frozenset({"SUPP", "NE", "NA", "N/A", "X", "Z", "C", ":"})
 _SECONDARY_AGE = 11  # pupils start secondary school at 11; a range must go past it
 
+# What the database can hold (broker.models.School): a row beyond them is skipped with its
+# reason rather than failing the whole import when it is written.
+MAX_INTEGER = 2**31 - 1  # URN and pupils are 32-bit integers
+MAX_NAME = 200
+MAX_LA_NAME = 120
+MAX_PHASE = 40
+
 
 def kind_of(type_name: str) -> Kind:
     """Return the kind of school a type of establishment names (GIAS or simple file)."""
@@ -358,8 +365,12 @@ def _detect_format(header: list[str], source: object) -> tuple[Format, dict[str,
 
 
 def _parse_urn(value: str, column: str) -> int:
-    if not value.isdigit() or not value.isascii() or int(value) == 0:
+    if not value.isdigit() or not value.isascii() or int(value[:20]) == 0:
         raise _RowError(column, f"URN {value!r} is not a positive whole number")
+    # Compared as text first: int() refuses strings of thousands of digits.
+    if len(value.lstrip("0")) > len(str(MAX_INTEGER)) or int(value) > MAX_INTEGER:
+        shown = value if len(value) <= 30 else f"{value[:20]}... ({len(value)} digits)"
+        raise _RowError(column, f"URN {shown} is too large (the largest is {MAX_INTEGER})")
     return int(value)
 
 
@@ -425,6 +436,10 @@ def _common_values(v: dict[str, str], kind: Kind, *, columns: Callable[[str], st
     name = v["name"]
     if not name:
         raise _RowError(columns("name"), "name is empty")
+    if len(name) > MAX_NAME:
+        raise _RowError(
+            columns("name"), f"name is {len(name)} characters long (at most {MAX_NAME})"
+        )
     postcode: str | None = None
     if v["postcode"]:
         try:
@@ -437,9 +452,24 @@ def _common_values(v: dict[str, str], kind: Kind, *, columns: Callable[[str], st
     pupils = _optional_int(v.get("pupils", ""), columns("pupils"))
     if pupils is not None and pupils < 0:
         raise _RowError(columns("pupils"), f"number of pupils is negative ({pupils})")
+    if pupils is not None and pupils > MAX_INTEGER:
+        raise _RowError(
+            columns("pupils"), f"number of pupils {pupils} is too large (at most {MAX_INTEGER})"
+        )
     fsm_pct = _optional_float(v.get("fsm_pct", ""), columns("fsm_pct"))
     if fsm_pct is not None and not 0 <= fsm_pct <= 100:
         raise _RowError(columns("fsm_pct"), f"FSM percentage {fsm_pct:g} is outside 0-100")
+    la_name = v.get("la_name") or None
+    if la_name is not None and len(la_name) > MAX_LA_NAME:
+        raise _RowError(
+            columns("la_name"),
+            f"local authority name is {len(la_name)} characters long (at most {MAX_LA_NAME})",
+        )
+    phase = v.get("phase") or "Not applicable"
+    if len(phase) > MAX_PHASE:
+        raise _RowError(
+            columns("phase"), f"phase is {len(phase)} characters long (at most {MAX_PHASE})"
+        )
     return {
         "name": name,
         "postcode": postcode,
@@ -447,8 +477,8 @@ def _common_values(v: dict[str, str], kind: Kind, *, columns: Callable[[str], st
         "gender": gender,
         "pupils": pupils,
         "fsm_pct": fsm_pct,
-        "la_name": v.get("la_name") or None,
-        "phase": v.get("phase") or "Not applicable",
+        "la_name": la_name,
+        "phase": phase,
     }
 
 
