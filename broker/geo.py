@@ -108,6 +108,13 @@ def normalise_postcode(text: str) -> str:
     ``"sw1a1aa"`` and ``" SW1A  1AA "`` both give ``"SW1A 1AA"``. Raises :class:`PostcodeError`
     for anything that is not a well-formed postcode, including a bare outcode such as
     ``"SW1A"`` (use :func:`normalise_outcode` for those).
+
+    >>> normalise_postcode("sw1a1aa")
+    'SW1A 1AA'
+    >>> normalise_postcode("SW1A")
+    Traceback (most recent call last):
+    ...
+    broker.geo.PostcodeError: 'SW1A' is only the first half of a postcode; give the full postcode.
     """
     if not isinstance(text, str):
         raise PostcodeError(f"A postcode must be text, not {type(text).__name__}.")
@@ -128,6 +135,13 @@ def normalise_outcode(text: str) -> str:
 
     Raises :class:`PostcodeError` if ``text`` is not a well-formed outcode; a full postcode is
     refused too, so a form field meant for a district cannot silently take a full address.
+
+    >>> normalise_outcode(" sw1a ")
+    'SW1A'
+    >>> normalise_outcode("SW1A 1AA")
+    Traceback (most recent call last):
+    ...
+    broker.geo.PostcodeError: 'SW1A 1AA' is not a valid UK postcode district (outcode).
     """
     if not isinstance(text, str):
         raise PostcodeError(f"An outcode must be text, not {type(text).__name__}.")
@@ -140,7 +154,11 @@ def normalise_outcode(text: str) -> str:
 
 
 def in_great_britain(lat: float, lon: float) -> bool:
-    """Return whether a WGS84 point lies inside :data:`GB_BOUNDS`."""
+    """Return whether a WGS84 point lies inside :data:`GB_BOUNDS`.
+
+    >>> in_great_britain(51.50, -0.14), in_great_britain(48.85, 2.35)  # London, Paris
+    (True, False)
+    """
     b = GB_BOUNDS
     return b.min_lat <= lat <= b.max_lat and b.min_lon <= lon <= b.max_lon
 
@@ -162,6 +180,13 @@ def easting_northing_to_latlon(easting, northing):
 
     Scalars give a pair of floats; arrays (or sequences) give a pair of float arrays, converted
     in one call.
+
+    >>> lat, lon = easting_northing_to_latlon(529090, 179645)  # Buckingham Palace
+    >>> round(lat, 4), round(lon, 4)
+    (51.501, -0.1416)
+    >>> lats, lons = easting_northing_to_latlon([529090, 400000], [179645, 400000])
+    >>> lats.round(2).tolist(), lons.round(2).tolist()
+    ([51.5, 53.5], [-0.14, -2.0])
     """
     if np.ndim(easting) == 0 and np.ndim(northing) == 0:
         lon, lat = _transformer().transform(float(easting), float(northing))
@@ -252,6 +277,10 @@ def geocode_outcode(outcode: str) -> Place:
 
     Raises :class:`PostcodeError` for a malformed outcode and :class:`UnknownPostcodeError`
     for a district not in Great Britain's data.
+
+    >>> place = geocode_outcode("sw1a")
+    >>> place.postcode, place.precision, round(place.lat, 2), round(place.lon, 2)
+    ('SW1A', 'outcode', 51.5, -0.13)
     """
     code = normalise_outcode(outcode)
     centroid = _outcodes().get(code)
@@ -293,14 +322,15 @@ def geocode(postcode: str, *, online: str | _Geocoder | None = None) -> Place:
     district centroid (precision ``"outcode"``).
 
     ``online`` is off by default. Pass a user-agent string to use OpenStreetMap's Nominatim
-    through geopy (e.g. the app's ``GEOCODER_USER_AGENT`` setting), or any geopy geocoder.
+    through geopy (e.g. the app's ``ONLINE_GEOCODER_USER_AGENT`` setting), or any geopy geocoder.
     Online failures are logged and fall through to the district centroid.
 
     Raises :class:`PostcodeError` for a malformed postcode and :class:`UnknownPostcodeError`
     when neither the unit nor its district is known.
 
-    >>> geocode("sw1a 1aa").precision
-    'postcode'
+    >>> place = geocode("sw1a 1aa")
+    >>> place.postcode, place.precision, round(place.lat, 3), round(place.lon, 3)
+    ('SW1A 1AA', 'postcode', 51.501, -0.142)
     """
     code = normalise_postcode(postcode)
     table = _load_area(_area_of(code))
@@ -326,6 +356,12 @@ def geocode_many(postcodes: Iterable[str]) -> dict[str, Place | PostcodeError]:
     is a :class:`Place` or the :class:`PostcodeError` that :func:`geocode` would have raised, so
     one bad postcode never stops an import. Offline only: an online geocoder would be rate-limited
     to about one request a second.
+
+    >>> found = geocode_many(["SW1A 1AA", "sw1a1aa", "SW1A"])
+    >>> found["SW1A 1AA"] == found["sw1a1aa"]
+    True
+    >>> found["SW1A"]
+    PostcodeError("'SW1A' is only the first half of a postcode; give the full postcode.")
     """
     results: dict[str, Place | PostcodeError] = {}
     by_area: dict[str, dict[str, list[str]]] = {}
@@ -378,5 +414,9 @@ def _latlon(point: Place | tuple[float, float]) -> tuple[float, float]:
 
 
 def distance_km(a: Place | tuple[float, float], b: Place | tuple[float, float]) -> float:
-    """Return the great-circle distance in km between two places or ``(lat, lon)`` pairs."""
+    """Return the great-circle distance in km between two places or ``(lat, lon)`` pairs.
+
+    >>> round(distance_km((51.5014, -0.1419), (52.2053, 0.1218)))  # London to Cambridge
+    80
+    """
     return float(great_circle(_latlon(a), _latlon(b)).km)

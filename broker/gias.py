@@ -210,7 +210,13 @@ MAX_PHASE = 40
 
 
 def kind_of(type_name: str) -> Kind:
-    """Return the kind of school a type of establishment names (GIAS or simple file)."""
+    """Return the kind of school a type of establishment names (GIAS or simple file).
+
+    >>> kind_of("Pupil referral unit"), kind_of("Academy special converter")
+    ('ap', 'special')
+    >>> kind_of("Community school")
+    'mainstream'
+    """
     t = type_name.lower()
     if "pupil referral" in t or "alternative provision" in t:
         return "ap"
@@ -253,6 +259,24 @@ def parse_schools(source: str | os.PathLike[str] | IO[bytes] | IO[str]) -> Parse
     >>> result = parse_schools(SCHOOLS_CSV)
     >>> result.format, len(result.rows) > 3000
     ('simple', True)
+
+    An open file works too; every row left out says where and why:
+
+    >>> import io
+    >>> result = parse_schools(io.StringIO(
+    ...     "urn,name,postcode,lat,lon,type,phase\\n"
+    ...     "100049,Haverstock School,NW3 2BQ,51.5448,-0.1532,Community school,Secondary\\n"
+    ...     "100050,Parliament Hill School,NW5 1RL,48.85,2.35,Community school,Secondary\\n"
+    ...     "2147483648,Too Big,NW5 1RL,51.5585,-0.1496,Community school,Secondary\\n"
+    ...     "100051,Primary School,NW5 1RL,51.5585,-0.1496,Community school,Primary\\n"
+    ... ))
+    >>> [(row.urn, row.name, row.kind, row.gender) for row in result.rows]
+    [(100049, 'Haverstock School', 'mainstream', 'mixed')]
+    >>> for skipped in result.skipped:
+    ...     print(skipped.line, skipped.urn, skipped.field, skipped.reason, sep=" | ")
+    3 | 100050 | lat/lon | coordinates (48.8500, 2.3500) are outside Great Britain
+    4 | None | urn | URN 2147483648 is too large (the largest is 2147483647)
+    5 | 100051 | phase | does not serve secondary-age pupils (phase 'Primary')
     """
     text = _read_text(source)
     reader = csv.reader(io.StringIO(text, newline=""))
