@@ -506,14 +506,21 @@ def _common_values(v: dict[str, str], kind: Kind, *, columns: Callable[[str], st
     }
 
 
-def _optional_int(value: str, column: str | None = None) -> int | None:
-    """Parse a count; blank or suppressed is None. ``column=None`` means never complain."""
+def _number(value: str) -> float | None:
+    """Parse a number: None when blank or suppressed, NaN when it is not a number."""
     if value == "" or value.upper() in _SUPPRESSED:
         return None
     try:
-        number = float(value)
+        return float(value)
     except ValueError:
-        number = math.nan
+        return math.nan
+
+
+def _optional_int(value: str, column: str | None = None) -> int | None:
+    """Parse a count; blank or suppressed is None. ``column=None`` means never complain."""
+    number = _number(value)
+    if number is None:
+        return None
     if math.isfinite(number) and number.is_integer():
         return int(number)
     if column is None:
@@ -522,13 +529,9 @@ def _optional_int(value: str, column: str | None = None) -> int | None:
 
 
 def _optional_float(value: str, column: str) -> float | None:
-    if value == "" or value.upper() in _SUPPRESSED:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
+    """Parse a measure; blank or suppressed is None; anything else must be a finite number."""
+    number = _number(value)
+    if number is not None and not math.isfinite(number):
         raise _RowError(column, f"{value!r} is not a number")
     return number
 

@@ -10,39 +10,19 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
 
 from broker import create_app
 from broker.extensions import db
 from config import TestConfig
 from jobs import scheduler as sched
 from jobs.registry import JOBS
-from tests.conftest import ON_POSTGRES
 
-SCHEMA = "scheduler_race"
 WAIT = 60.0  # seconds; every wait is bounded so nothing can hang
-
-
-@pytest.fixture
-def fresh_database_url(tmp_path):
-    """An empty database: a schema of its own on PostgreSQL, else a new SQLite file."""
-    if not ON_POSTGRES:
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
-        return
-    admin = create_engine(TestConfig.SQLALCHEMY_DATABASE_URI)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-    sep = "&" if "?" in TestConfig.SQLALCHEMY_DATABASE_URI else "?"
-    yield f"{TestConfig.SQLALCHEMY_DATABASE_URI}{sep}options=-csearch_path%3D{SCHEMA}"
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-    admin.dispose()
 
 
 def _stop(scheduler: BackgroundScheduler) -> None:
@@ -59,8 +39,8 @@ def _app(url):
     return create_app(type("FreshConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
 
 
-def test_two_schedulers_started_together_on_a_fresh_database_both_run(fresh_database_url):
-    app = _app(fresh_database_url)
+def test_two_schedulers_started_together_on_a_fresh_database_both_run(empty_database_url):
+    app = _app(empty_database_url)
     with app.app_context():
         upgrade()  # what an operator runs first: `broker db upgrade`
         db.engine.dispose()
@@ -70,7 +50,7 @@ def test_two_schedulers_started_together_on_a_fresh_database_both_run(fresh_data
     errors: list[BaseException] = []
 
     def start() -> None:
-        scheduler = sched.build_scheduler(app, jobstore_url=fresh_database_url)
+        scheduler = sched.build_scheduler(app, jobstore_url=empty_database_url)
         try:
             barrier.wait()
             scheduler.start(paused=True)
@@ -95,11 +75,11 @@ def test_two_schedulers_started_together_on_a_fresh_database_both_run(fresh_data
             _stop(scheduler)
 
 
-def test_upgrade_keeps_a_job_store_table_an_older_scheduler_made(fresh_database_url):
-    app = _app(fresh_database_url)
+def test_upgrade_keeps_a_job_store_table_an_older_scheduler_made(empty_database_url):
+    app = _app(empty_database_url)
     with app.app_context():
         upgrade(revision="7d3e51c0a8b2")  # the schema before it owned the table
-        old = sched.build_scheduler(app, jobstore_url=fresh_database_url)
+        old = sched.build_scheduler(app, jobstore_url=empty_database_url)
         old.start(paused=True)  # the job store makes its table, as it used to
         sched.sync_jobs(old)
         _stop(old)
@@ -109,7 +89,7 @@ def test_upgrade_keeps_a_job_store_table_an_older_scheduler_made(fresh_database_
         with db.engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(context, db.metadata) == []
-        again = sched.build_scheduler(app, jobstore_url=fresh_database_url)
+        again = sched.build_scheduler(app, jobstore_url=empty_database_url)
         again.start(paused=True)
         try:
             assert {job.id for job in again.get_jobs()} == set(JOBS)  # kept
