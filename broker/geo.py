@@ -1,4 +1,4 @@
-"""UK postcodes, offline: normalise them, turn them into coordinates, measure distances.
+"""UK postcodes, offline: normalise them and turn them into coordinates.
 
 Call :func:`normalise_postcode` to check a postcode typed into a form, :func:`geocode` to
 place one postcode and :func:`geocode_many` to place thousands (an import). Both look the
@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol, overload
 
 import numpy as np
-from geopy.distance import great_circle
 from pyproj import Transformer
 
 __all__ = [
@@ -35,13 +34,10 @@ __all__ = [
     "Place",
     "PostcodeError",
     "UnknownPostcodeError",
-    "distance_km",
     "easting_northing_to_latlon",
     "geocode",
     "geocode_many",
-    "geocode_outcode",
     "in_great_britain",
-    "normalise_outcode",
     "normalise_postcode",
 ]
 
@@ -107,7 +103,7 @@ def normalise_postcode(text: str) -> str:
 
     ``"sw1a1aa"`` and ``" SW1A  1AA "`` both give ``"SW1A 1AA"``. Raises :class:`PostcodeError`
     for anything that is not a well-formed postcode, including a bare outcode such as
-    ``"SW1A"`` (use :func:`normalise_outcode` for those).
+    ``"SW1A"``.
 
     >>> normalise_postcode("sw1a1aa")
     'SW1A 1AA'
@@ -128,29 +124,6 @@ def normalise_postcode(text: str) -> str:
             )
         raise PostcodeError(f"{text.strip()!r} is not a valid UK postcode.")
     return f"{compact[:-3]} {compact[-3:]}"
-
-
-def normalise_outcode(text: str) -> str:
-    """Return a postcode district (outward code) such as ``"SW1A"`` in upper case.
-
-    Raises :class:`PostcodeError` if ``text`` is not a well-formed outcode; a full postcode is
-    refused too, so a form field meant for a district cannot silently take a full address.
-
-    >>> normalise_outcode(" sw1a ")
-    'SW1A'
-    >>> normalise_outcode("SW1A 1AA")
-    Traceback (most recent call last):
-    ...
-    broker.geo.PostcodeError: 'SW1A 1AA' is not a valid UK postcode district (outcode).
-    """
-    if not isinstance(text, str):
-        raise PostcodeError(f"An outcode must be text, not {type(text).__name__}.")
-    cleaned = text.strip().upper()
-    if not cleaned:
-        raise PostcodeError("The outcode is empty.")
-    if not _OUTCODE_RE.fullmatch(cleaned):
-        raise PostcodeError(f"{text.strip()!r} is not a valid UK postcode district (outcode).")
-    return cleaned
 
 
 def in_great_britain(lat: float, lon: float) -> bool:
@@ -272,23 +245,6 @@ def _unknown(postcode: str) -> UnknownPostcodeError:
     )
 
 
-def geocode_outcode(outcode: str) -> Place:
-    """Return the centroid of a postcode district as a :class:`Place` of precision ``outcode``.
-
-    Raises :class:`PostcodeError` for a malformed outcode and :class:`UnknownPostcodeError`
-    for a district not in Great Britain's data.
-
-    >>> place = geocode_outcode("sw1a")
-    >>> place.postcode, place.precision, round(place.lat, 2), round(place.lon, 2)
-    ('SW1A', 'outcode', 51.5, -0.13)
-    """
-    code = normalise_outcode(outcode)
-    centroid = _outcodes().get(code)
-    if centroid is None:
-        raise UnknownPostcodeError(f"{code} is not a known postcode district.")
-    return Place(code, centroid[0], centroid[1], "outcode")
-
-
 @cache
 def _nominatim(user_agent: str) -> _Geocoder:
     from geopy.geocoders import Nominatim
@@ -404,19 +360,3 @@ def geocode_many(postcodes: Iterable[str]) -> dict[str, Place | PostcodeError]:
             for text in by_area[_area_of(code)][code]:
                 results[text] = place
     return {text: results[text] for text in ordered}
-
-
-def _latlon(point: Place | tuple[float, float]) -> tuple[float, float]:
-    if isinstance(point, Place):
-        return point.lat, point.lon
-    lat, lon = point
-    return float(lat), float(lon)
-
-
-def distance_km(a: Place | tuple[float, float], b: Place | tuple[float, float]) -> float:
-    """Return the great-circle distance in km between two places or ``(lat, lon)`` pairs.
-
-    >>> round(distance_km((51.5014, -0.1419), (52.2053, 0.1218)))  # London to Cambridge
-    80
-    """
-    return float(great_circle(_latlon(a), _latlon(b)).km)

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from broker import geo, gias
+from broker import gias
 from broker.gias import SchoolFileError, SchoolRow, Skipped, parse_schools
+from tests.broker.test_geo import km as distance
 
 DATA = Path(__file__).parent / "data"
 GIAS_SAMPLE = DATA / "gias_sample.csv"  # Windows-1252, CRLF, like a real GIAS download
@@ -18,7 +19,7 @@ SIMPLE_HEADER = (
 
 
 def near(row, lat, lon, km):
-    return geo.distance_km((row.lat, row.lon), (lat, lon)) < km
+    return distance(row.lat, row.lon, lat, lon) < km
 
 
 # --- GIAS format -------------------------------------------------------------------------
