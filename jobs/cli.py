@@ -48,7 +48,7 @@ def run_command(name: str, now_text: str | None) -> None:
     from datetime import UTC
 
     from jobs.registry import JOBS
-    from jobs.runner import run_job
+    from jobs.runner import lease_info, run_job
 
     if name not in JOBS:
         raise click.BadParameter(f"no job {name!r}; try: {', '.join(JOBS)}", param_hint="NAME")
@@ -60,6 +60,13 @@ def run_command(name: str, now_text: str | None) -> None:
     outcome = run_job(name, now)
     click.echo(str(outcome))
     if not outcome.ran:
+        info = lease_info(name)
+        if info is not None:
+            click.echo(
+                f"{name}: {_describe(info)}. If that process is gone, its lease lapses within "
+                f"JOB_LEASE_SECONDS, or free it now: broker jobs unlock {name}",
+                err=True,
+            )
         raise SystemExit(1)
 
 

@@ -136,6 +136,12 @@ def test_unlock_says_who_held_the_lease_and_since_when(app, monkeypatch):
     assert acquire_lease("match", "old-host:4242:dead", 60)
     since = _utc(db.session.get(JobLease, "match").acquired_at)
 
+    refused = runner.invoke(args=["jobs", "run", "match"])
+    assert refused.exit_code == 1
+    assert "match: skipped (another process holds its lease)" in refused.output
+    assert "held by old-host:4242:dead since" in refused.output
+    assert "broker jobs unlock match" in refused.output
+
     listing = runner.invoke(args=["jobs", "list"])
     assert f"held by old-host:4242:dead since {since:%Y-%m-%d %H:%M:%S} UTC" in listing.output
 
