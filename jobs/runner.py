@@ -21,7 +21,9 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -202,11 +204,17 @@ def unlock_lease(name: str, holder: str) -> bool:
 
 
 class _Heartbeat:
-    """Renews a lease every third of its length, on its own connection, until stopped."""
+    """Renews a lease every third of its length, on its own connection, until stopped.
+
+    It sleeps in short steps rather than waiting on an event with a timeout: a timed wait
+    never wakes under libfaketime, with which CI runs the suite a year ahead.
+    """
+
+    STEP = 0.1  # seconds between looks at the stop flag
 
     def __init__(self, engine: Engine, name: str, holder: str, seconds: int) -> None:
         self.engine, self.name, self.holder, self.seconds = engine, name, holder, seconds
-        self._stop = threading.Event()
+        self._stopped = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"lease-heartbeat-{name}", daemon=True
         )
@@ -215,12 +223,25 @@ class _Heartbeat:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        # A renewal stuck on the database must not hold the job's end up for long.
-        self._thread.join(timeout=self.seconds)
+        """Stop renewing; wait for a renewal under way, for one lease length at most."""
+        self._stopped.set()
+        self._sleep_while(self._thread.is_alive, self.seconds)
+
+    def _sleep_while(self, condition: Callable[[], bool], seconds: float) -> bool:
+        """Sleep until ``condition`` turns false or ``seconds`` pass; say if time ran out."""
+        end = time.monotonic() + seconds
+        while condition():
+            left = end - time.monotonic()
+            if left <= 0:
+                return True
+            time.sleep(min(left, self.STEP))
+        return False
+
+    def _running(self) -> bool:
+        return not self._stopped.is_set()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.seconds / 3):
+        while self._sleep_while(self._running, self.seconds / 3):
             try:
                 with self.engine.begin() as conn:
                     held = renew_lease(conn, self.name, self.holder, self.seconds)

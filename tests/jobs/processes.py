@@ -1,6 +1,8 @@
 """Run ``broker`` commands in real child processes, and read what they print as they go.
 
 Every wait is bounded, so a child that hangs or dies fails the test instead of hanging it.
+Waits poll with short sleeps: a timed wait on a lock or event never wakes under libfaketime,
+with which CI runs the suite a year ahead.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class Child:
         self.out: list[str] = []
         self.err: list[str] = []
         self._ended: set[int] = set()  # ids of the line lists whose stream has closed
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._readers = [
             threading.Thread(target=self._read, args=(stream, lines), daemon=True)
             for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
@@ -61,29 +63,28 @@ class Child:
 
     def _read(self, stream: Any, lines: list[str]) -> None:
         for line in stream:
-            with self._changed:
+            with self._lock:
                 lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
+        with self._lock:
             self._ended.add(id(lines))
-            self._changed.notify_all()
 
     def wait_for_line(self, text: str, *, stream: str = "stdout") -> str:
         """Return the first line of ``stream`` containing ``text``; fail if none comes."""
         lines = self.out if stream == "stdout" else self.err
         deadline = time.monotonic() + DEADLINE
-        with self._changed:
-            while True:
-                for line in lines:
-                    if text in line:
-                        return line
-                left = deadline - time.monotonic()
-                if left <= 0 or id(lines) in self._ended:
-                    raise AssertionError(
-                        f"no line with {text!r} on {stream}; exit {self.proc.poll()}\n"
-                        f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
-                    )
-                self._changed.wait(left)
+        while True:
+            with self._lock:
+                found = next((line for line in lines if text in line), None)
+                ended = id(lines) in self._ended
+            if found is not None:
+                return found
+            if ended or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no line with {text!r} on {stream}; exit {self.proc.poll()}\n"
+                    f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+                )
+            # Short sleeps, not a timed wait: that never wakes under libfaketime (CI).
+            time.sleep(0.1)
 
     def signal(self, signum: int = signal.SIGKILL) -> int:
         """Send ``signum`` and return the exit code once the process has gone."""
