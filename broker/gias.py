@@ -389,13 +389,14 @@ def _detect_format(header: list[str], source: object) -> tuple[Format, dict[str,
 
 
 def _parse_urn(value: str, column: str) -> int:
-    if not value.isdigit() or not value.isascii() or int(value[:20]) == 0:
+    digits = value.lstrip("0")
+    if not value.isdigit() or not value.isascii() or not digits:
         raise _RowError(column, f"URN {value!r} is not a positive whole number")
-    # Compared as text first: int() refuses strings of thousands of digits.
-    if len(value.lstrip("0")) > len(str(MAX_INTEGER)) or int(value) > MAX_INTEGER:
+    # Compared by length first: int() refuses strings of thousands of digits.
+    if len(digits) > len(str(MAX_INTEGER)) or int(digits) > MAX_INTEGER:
         shown = value if len(value) <= 30 else f"{value[:20]}... ({len(value)} digits)"
         raise _RowError(column, f"URN {shown} is too large (the largest is {MAX_INTEGER})")
-    return int(value)
+    return int(digits)
 
 
 def _check_gias(line: int, urn: int, v: dict[str, str]) -> _Pending:
