@@ -99,7 +99,7 @@ def unlock_command(name: str, yes: bool) -> None:
     within JOB_LEASE_SECONDS, so this is rarely needed.
     """
     from jobs.registry import JOBS
-    from jobs.runner import lease_info, unlock_lease
+    from jobs.runner import lease_info, release_lease
 
     if name not in JOBS:
         raise click.BadParameter(f"no job {name!r}; try: {', '.join(JOBS)}", param_hint="NAME")
@@ -111,7 +111,7 @@ def unlock_command(name: str, yes: bool) -> None:
     if not yes and _at_a_terminal():
         question = "Unlock it?" if info.lapsed else "It may still be running. Unlock it anyway?"
         click.confirm(question, abort=True)
-    if not unlock_lease(name, info.holder):
+    if not release_lease(name, info.holder):
         raise click.ClickException(f"{name}: its lease changed hands meanwhile; left as it is.")
     click.echo(f"{name}: unlocked; the next run may take it.")
 

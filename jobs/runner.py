@@ -7,9 +7,10 @@ racing processes win.
 
 A lease is short (``JOB_LEASE_SECONDS``, a minute by default) and renewed while the job runs:
 a heartbeat thread, on a database connection of its own, pushes ``expires_at`` on every third
-of that time. A process that dies mid-job (killed, its machine lost) stops renewing, so its
+of that time (not on an SQLite database in memory, which no other process can see). A
+process that dies mid-job (killed, its machine lost) stops renewing, so its
 lease lapses within ``JOB_LEASE_SECONDS`` and the next run takes it. ``broker jobs unlock
-NAME`` frees a lease by hand (:func:`unlock_lease`).
+NAME`` frees a lease by hand (:func:`release_lease`).
 
 Lease times come from the database's clock, never the process's: scheduler processes on
 different machines then agree on when a lease lapses, whatever their own clocks say.
@@ -48,7 +49,6 @@ __all__ = [
     "release_lease",
     "renew_lease",
     "run_job",
-    "unlock_lease",
 ]
 
 log = logging.getLogger(__name__)
@@ -155,15 +155,21 @@ def renew_lease(conn: Connection, name: str, holder: str, seconds: int) -> bool:
     return result.rowcount == 1
 
 
-def release_lease(name: str, holder: str) -> None:
-    """Give the lease back, if this holder still has it; commit."""
-    db.session.execute(
+def release_lease(name: str, holder: str) -> bool:
+    """Free the lease ``name`` if ``holder`` still holds it; commit; say if it did.
+
+    A job gives its lease back this way when it ends, and ``broker jobs unlock`` frees one for
+    an operator (naming the holder it showed, so a lease that changed hands meanwhile is
+    left alone). A live holder whose lease was freed logs an error at its next renewal.
+    """
+    result = db.session.execute(
         update(JobLease)
         .where(JobLease.name == name, JobLease.holder == holder)
         .values(holder=None, acquired_at=None, expires_at=None)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def lease_info(name: str) -> LeaseInfo | None:
@@ -185,22 +191,6 @@ def lease_info(name: str) -> LeaseInfo | None:
         _utc(expires_at) if expires_at else None,
         now,
     )
-
-
-def unlock_lease(name: str, holder: str) -> bool:
-    """Free the lease ``name`` if ``holder`` still holds it (an operator's unlock); commit.
-
-    Returns False when the lease changed hands or was released meanwhile. A live holder's
-    heartbeat finds its lease gone and logs an error; the job itself runs on.
-    """
-    result = db.session.execute(
-        update(JobLease)
-        .where(JobLease.name == name, JobLease.holder == holder)
-        .values(holder=None, acquired_at=None, expires_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 class _Heartbeat:
