@@ -109,6 +109,10 @@ class Config:
     ONLINE_GEOCODER_USER_AGENT = os.environ.get("ONLINE_GEOCODER_USER_AGENT")
 
     SCHEDULER_TIMEZONE = os.environ.get("SCHEDULER_TIMEZONE", "Europe/London")
+    # A running job renews its lease every third of this; a dead holder's lease lapses after it.
+    JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", "60"))
+    # The level of the broker's own log lines on stderr (DEBUG, INFO, WARNING, ERROR).
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "25"))
 
 

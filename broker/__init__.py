@@ -13,6 +13,7 @@ from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from broker.extensions import csrf, db, limiter, login_manager, migrate
+from broker.logconfig import configure_logging
 from config import BASE_DIR, INSTANCE_DIR, Config
 
 __all__ = ["create_app"]
@@ -36,6 +37,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         static_folder=str(Path(__file__).parent / "static"),
     )
     app.config.from_object(config_class)
+    configure_logging(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)

@@ -7,7 +7,6 @@ loads the demo data and serves the app; ``broker import-schools FILE`` loads sch
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -15,12 +14,10 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import select
-from tqdm import tqdm
 from werkzeug.serving import run_simple
 
 from broker.extensions import db
-
-SHIPPED_SCHOOLS = Path(__file__).parent / "data" / "schools_england.csv"
+from broker.gias import SCHOOLS_CSV as SHIPPED_SCHOOLS
 
 
 def _create_app() -> Flask:
@@ -45,26 +42,6 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(scheduler_command)
 
 
-def load_schools(path: Path, *, quiet: bool = False):
-    """Parse and import a schools file with a progress bar; return the import report."""
-    from broker.gias import parse_schools
-    from broker.services.schools import import_schools
-
-    parsed = parse_schools(path)
-    with tqdm(
-        total=len(parsed.rows),
-        desc="Importing schools",
-        unit="school",
-        disable=quiet,
-        file=sys.stderr,
-    ) as bar:
-        report = import_schools(parsed.rows, progress=bar.update)
-    report.skipped.extend(
-        f"line {s.line}: URN {s.urn or '?'}: {s.field}: {s.reason}" for s in parsed.skipped
-    )
-    return report
-
-
 @click.command("import-schools")
 @click.argument(
     "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=SHIPPED_SCHOOLS
@@ -76,6 +53,7 @@ def load_schools(path: Path, *, quiet: bool = False):
 def import_schools_command(file: Path, show_skipped: bool) -> None:
     """Import schools from a GIAS CSV extract or the shipped schools_england.csv."""
     from broker.gias import SchoolFileError
+    from broker.services.schools import load_schools
 
     try:
         report = load_schools(file)

@@ -1,4 +1,4 @@
-"""UK postcodes, offline: normalise them, turn them into coordinates, measure distances.
+"""UK postcodes, offline: normalise them and turn them into coordinates.
 
 Call :func:`normalise_postcode` to check a postcode typed into a form, :func:`geocode` to
 place one postcode and :func:`geocode_many` to place thousands (an import). Both look the
@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol, overload
 
 import numpy as np
-from geopy.distance import great_circle
 from pyproj import Transformer
 
 __all__ = [
@@ -35,13 +34,10 @@ __all__ = [
     "Place",
     "PostcodeError",
     "UnknownPostcodeError",
-    "distance_km",
     "easting_northing_to_latlon",
     "geocode",
     "geocode_many",
-    "geocode_outcode",
     "in_great_britain",
-    "normalise_outcode",
     "normalise_postcode",
 ]
 
@@ -107,7 +103,14 @@ def normalise_postcode(text: str) -> str:
 
     ``"sw1a1aa"`` and ``" SW1A  1AA "`` both give ``"SW1A 1AA"``. Raises :class:`PostcodeError`
     for anything that is not a well-formed postcode, including a bare outcode such as
-    ``"SW1A"`` (use :func:`normalise_outcode` for those).
+    ``"SW1A"``.
+
+    >>> normalise_postcode("sw1a1aa")
+    'SW1A 1AA'
+    >>> normalise_postcode("SW1A")
+    Traceback (most recent call last):
+    ...
+    broker.geo.PostcodeError: 'SW1A' is only the first half of a postcode; give the full postcode.
     """
     if not isinstance(text, str):
         raise PostcodeError(f"A postcode must be text, not {type(text).__name__}.")
@@ -123,24 +126,12 @@ def normalise_postcode(text: str) -> str:
     return f"{compact[:-3]} {compact[-3:]}"
 
 
-def normalise_outcode(text: str) -> str:
-    """Return a postcode district (outward code) such as ``"SW1A"`` in upper case.
-
-    Raises :class:`PostcodeError` if ``text`` is not a well-formed outcode; a full postcode is
-    refused too, so a form field meant for a district cannot silently take a full address.
-    """
-    if not isinstance(text, str):
-        raise PostcodeError(f"An outcode must be text, not {type(text).__name__}.")
-    cleaned = text.strip().upper()
-    if not cleaned:
-        raise PostcodeError("The outcode is empty.")
-    if not _OUTCODE_RE.fullmatch(cleaned):
-        raise PostcodeError(f"{text.strip()!r} is not a valid UK postcode district (outcode).")
-    return cleaned
-
-
 def in_great_britain(lat: float, lon: float) -> bool:
-    """Return whether a WGS84 point lies inside :data:`GB_BOUNDS`."""
+    """Return whether a WGS84 point lies inside :data:`GB_BOUNDS`.
+
+    >>> in_great_britain(51.50, -0.14), in_great_britain(48.85, 2.35)  # London, Paris
+    (True, False)
+    """
     b = GB_BOUNDS
     return b.min_lat <= lat <= b.max_lat and b.min_lon <= lon <= b.max_lon
 
@@ -162,6 +153,13 @@ def easting_northing_to_latlon(easting, northing):
 
     Scalars give a pair of floats; arrays (or sequences) give a pair of float arrays, converted
     in one call.
+
+    >>> lat, lon = easting_northing_to_latlon(529090, 179645)  # Buckingham Palace
+    >>> round(lat, 4), round(lon, 4)
+    (51.501, -0.1416)
+    >>> lats, lons = easting_northing_to_latlon([529090, 400000], [179645, 400000])
+    >>> lats.round(2).tolist(), lons.round(2).tolist()
+    ([51.5, 53.5], [-0.14, -2.0])
     """
     if np.ndim(easting) == 0 and np.ndim(northing) == 0:
         lon, lat = _transformer().transform(float(easting), float(northing))
@@ -247,19 +245,6 @@ def _unknown(postcode: str) -> UnknownPostcodeError:
     )
 
 
-def geocode_outcode(outcode: str) -> Place:
-    """Return the centroid of a postcode district as a :class:`Place` of precision ``outcode``.
-
-    Raises :class:`PostcodeError` for a malformed outcode and :class:`UnknownPostcodeError`
-    for a district not in Great Britain's data.
-    """
-    code = normalise_outcode(outcode)
-    centroid = _outcodes().get(code)
-    if centroid is None:
-        raise UnknownPostcodeError(f"{code} is not a known postcode district.")
-    return Place(code, centroid[0], centroid[1], "outcode")
-
-
 @cache
 def _nominatim(user_agent: str) -> _Geocoder:
     from geopy.geocoders import Nominatim
@@ -293,14 +278,15 @@ def geocode(postcode: str, *, online: str | _Geocoder | None = None) -> Place:
     district centroid (precision ``"outcode"``).
 
     ``online`` is off by default. Pass a user-agent string to use OpenStreetMap's Nominatim
-    through geopy (e.g. the app's ``GEOCODER_USER_AGENT`` setting), or any geopy geocoder.
+    through geopy (e.g. the app's ``ONLINE_GEOCODER_USER_AGENT`` setting), or any geopy geocoder.
     Online failures are logged and fall through to the district centroid.
 
     Raises :class:`PostcodeError` for a malformed postcode and :class:`UnknownPostcodeError`
     when neither the unit nor its district is known.
 
-    >>> geocode("sw1a 1aa").precision
-    'postcode'
+    >>> place = geocode("sw1a 1aa")
+    >>> place.postcode, place.precision, round(place.lat, 3), round(place.lon, 3)
+    ('SW1A 1AA', 'postcode', 51.501, -0.142)
     """
     code = normalise_postcode(postcode)
     table = _load_area(_area_of(code))
@@ -326,6 +312,12 @@ def geocode_many(postcodes: Iterable[str]) -> dict[str, Place | PostcodeError]:
     is a :class:`Place` or the :class:`PostcodeError` that :func:`geocode` would have raised, so
     one bad postcode never stops an import. Offline only: an online geocoder would be rate-limited
     to about one request a second.
+
+    >>> found = geocode_many(["SW1A 1AA", "sw1a1aa", "SW1A"])
+    >>> found["SW1A 1AA"] == found["sw1a1aa"]
+    True
+    >>> found["SW1A"]
+    PostcodeError("'SW1A' is only the first half of a postcode; give the full postcode.")
     """
     results: dict[str, Place | PostcodeError] = {}
     by_area: dict[str, dict[str, list[str]]] = {}
@@ -368,15 +360,3 @@ def geocode_many(postcodes: Iterable[str]) -> dict[str, Place | PostcodeError]:
             for text in by_area[_area_of(code)][code]:
                 results[text] = place
     return {text: results[text] for text in ordered}
-
-
-def _latlon(point: Place | tuple[float, float]) -> tuple[float, float]:
-    if isinstance(point, Place):
-        return point.lat, point.lon
-    lat, lon = point
-    return float(lat), float(lon)
-
-
-def distance_km(a: Place | tuple[float, float], b: Place | tuple[float, float]) -> float:
-    """Return the great-circle distance in km between two places or ``(lat, lon)`` pairs."""
-    return float(great_circle(_latlon(a), _latlon(b)).km)

@@ -201,9 +201,22 @@ _GENDERS: dict[str, Gender] = {
 _SUPPRESSED = frozenset({"SUPP", "NE", "NA", "N/A", "X", "Z", "C", ":"})
 _SECONDARY_AGE = 11  # pupils start secondary school at 11; a range must go past it
 
+# What the database can hold (broker.models.School): a row beyond them is skipped with its
+# reason rather than failing the whole import when it is written.
+MAX_INTEGER = 2**31 - 1  # URN and pupils are 32-bit integers
+MAX_NAME = 200
+MAX_LA_NAME = 120
+MAX_PHASE = 40
+
 
 def kind_of(type_name: str) -> Kind:
-    """Return the kind of school a type of establishment names (GIAS or simple file)."""
+    """Return the kind of school a type of establishment names (GIAS or simple file).
+
+    >>> kind_of("Pupil referral unit"), kind_of("Academy special converter")
+    ('ap', 'special')
+    >>> kind_of("Community school")
+    'mainstream'
+    """
     t = type_name.lower()
     if "pupil referral" in t or "alternative provision" in t:
         return "ap"
@@ -246,6 +259,24 @@ def parse_schools(source: str | os.PathLike[str] | IO[bytes] | IO[str]) -> Parse
     >>> result = parse_schools(SCHOOLS_CSV)
     >>> result.format, len(result.rows) > 3000
     ('simple', True)
+
+    An open file works too; every row left out says where and why:
+
+    >>> import io
+    >>> result = parse_schools(io.StringIO(
+    ...     "urn,name,postcode,lat,lon,type,phase\\n"
+    ...     "100049,Haverstock School,NW3 2BQ,51.5448,-0.1532,Community school,Secondary\\n"
+    ...     "100050,Parliament Hill School,NW5 1RL,48.85,2.35,Community school,Secondary\\n"
+    ...     "2147483648,Too Big,NW5 1RL,51.5585,-0.1496,Community school,Secondary\\n"
+    ...     "100051,Primary School,NW5 1RL,51.5585,-0.1496,Community school,Primary\\n"
+    ... ))
+    >>> [(row.urn, row.name, row.kind, row.gender) for row in result.rows]
+    [(100049, 'Haverstock School', 'mainstream', 'mixed')]
+    >>> for skipped in result.skipped:
+    ...     print(skipped.line, skipped.urn, skipped.field, skipped.reason, sep=" | ")
+    3 | 100050 | lat/lon | coordinates (48.8500, 2.3500) are outside Great Britain
+    4 | None | urn | URN 2147483648 is too large (the largest is 2147483647)
+    5 | 100051 | phase | does not serve secondary-age pupils (phase 'Primary')
     """
     text = _read_text(source)
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -358,9 +389,14 @@ def _detect_format(header: list[str], source: object) -> tuple[Format, dict[str,
 
 
 def _parse_urn(value: str, column: str) -> int:
-    if not value.isdigit() or not value.isascii() or int(value) == 0:
+    digits = value.lstrip("0")
+    if not value.isdigit() or not value.isascii() or not digits:
         raise _RowError(column, f"URN {value!r} is not a positive whole number")
-    return int(value)
+    # Compared by length first: int() refuses strings of thousands of digits.
+    if len(digits) > len(str(MAX_INTEGER)) or int(digits) > MAX_INTEGER:
+        shown = value if len(value) <= 30 else f"{value[:20]}... ({len(value)} digits)"
+        raise _RowError(column, f"URN {shown} is too large (the largest is {MAX_INTEGER})")
+    return int(digits)
 
 
 def _check_gias(line: int, urn: int, v: dict[str, str]) -> _Pending:
@@ -425,6 +461,10 @@ def _common_values(v: dict[str, str], kind: Kind, *, columns: Callable[[str], st
     name = v["name"]
     if not name:
         raise _RowError(columns("name"), "name is empty")
+    if len(name) > MAX_NAME:
+        raise _RowError(
+            columns("name"), f"name is {len(name)} characters long (at most {MAX_NAME})"
+        )
     postcode: str | None = None
     if v["postcode"]:
         try:
@@ -437,9 +477,24 @@ def _common_values(v: dict[str, str], kind: Kind, *, columns: Callable[[str], st
     pupils = _optional_int(v.get("pupils", ""), columns("pupils"))
     if pupils is not None and pupils < 0:
         raise _RowError(columns("pupils"), f"number of pupils is negative ({pupils})")
+    if pupils is not None and pupils > MAX_INTEGER:
+        raise _RowError(
+            columns("pupils"), f"number of pupils {pupils} is too large (at most {MAX_INTEGER})"
+        )
     fsm_pct = _optional_float(v.get("fsm_pct", ""), columns("fsm_pct"))
     if fsm_pct is not None and not 0 <= fsm_pct <= 100:
         raise _RowError(columns("fsm_pct"), f"FSM percentage {fsm_pct:g} is outside 0-100")
+    la_name = v.get("la_name") or None
+    if la_name is not None and len(la_name) > MAX_LA_NAME:
+        raise _RowError(
+            columns("la_name"),
+            f"local authority name is {len(la_name)} characters long (at most {MAX_LA_NAME})",
+        )
+    phase = v.get("phase") or "Not applicable"
+    if len(phase) > MAX_PHASE:
+        raise _RowError(
+            columns("phase"), f"phase is {len(phase)} characters long (at most {MAX_PHASE})"
+        )
     return {
         "name": name,
         "postcode": postcode,
@@ -447,19 +502,26 @@ def _common_values(v: dict[str, str], kind: Kind, *, columns: Callable[[str], st
         "gender": gender,
         "pupils": pupils,
         "fsm_pct": fsm_pct,
-        "la_name": v.get("la_name") or None,
-        "phase": v.get("phase") or "Not applicable",
+        "la_name": la_name,
+        "phase": phase,
     }
+
+
+def _number(value: str) -> float | None:
+    """Parse a number: None when blank or suppressed, NaN when it is not a number."""
+    if value == "" or value.upper() in _SUPPRESSED:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return math.nan
 
 
 def _optional_int(value: str, column: str | None = None) -> int | None:
     """Parse a count; blank or suppressed is None. ``column=None`` means never complain."""
-    if value == "" or value.upper() in _SUPPRESSED:
+    number = _number(value)
+    if number is None:
         return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
     if math.isfinite(number) and number.is_integer():
         return int(number)
     if column is None:
@@ -468,13 +530,9 @@ def _optional_int(value: str, column: str | None = None) -> int | None:
 
 
 def _optional_float(value: str, column: str) -> float | None:
-    if value == "" or value.upper() in _SUPPRESSED:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
+    """Parse a measure; blank or suppressed is None; anything else must be a finite number."""
+    number = _number(value)
+    if number is not None and not math.isfinite(number):
         raise _RowError(column, f"{value!r} is not a number")
     return number
 

@@ -22,9 +22,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
+    Unicode,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -608,13 +610,30 @@ class OutboxMessage(db.Model):
 
 
 class JobLease(db.Model):
-    """A lease that lets only one scheduler process run a given job at a time."""
+    """A lease that lets only one scheduler process run a given job at a time.
+
+    Held while ``holder`` is set and ``expires_at`` is ahead of the database's clock; the
+    running job renews it (see :mod:`jobs.runner`), so a dead holder's lease soon lapses.
+    """
 
     __tablename__ = "job_leases"
 
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     holder: Mapped[str | None] = mapped_column(String(120))
+    acquired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     def __repr__(self) -> str:
         return f"<JobLease {self.name} holder={self.holder} until {self.expires_at}>"
+
+
+# APScheduler's job store (jobs/scheduler.py), as its SQLAlchemyJobStore defines it. The
+# schema owns it, so `broker db upgrade` creates it: left to the job store, two schedulers
+# started together on a fresh database both try to create it and the second one dies.
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    db.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)

@@ -21,8 +21,6 @@ class JobSpec:
     func: Callable[[datetime], object]
     cron: dict[str, str]
     description: str
-    #: How long the lease lasts: longer than the job can take, short enough to recover.
-    lease_seconds: int = 900
 
     @property
     def schedule(self) -> str:
@@ -37,7 +35,6 @@ JOBS: dict[str, JobSpec] = {
             tasks.match,
             {"hour": "2", "minute": "0"},
             "match open requests to remaining capacity; rebalance unapproved proposals",
-            lease_seconds=3600,
         ),
         JobSpec(
             "expire",

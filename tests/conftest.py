@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ import time_machine
 from flask import Flask, g, request_started
 from flask.testing import FlaskClient
 from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from broker import create_app
 from broker.extensions import db, limiter
@@ -160,6 +161,28 @@ def committing_db(_postgres_schema: None) -> Iterator[Flask]:
             with db.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             db.engine.dispose()
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database, for building a schema from the migrations.
+
+    On PostgreSQL a schema of its own (so the suite's tables in "public" are not touched),
+    dropped afterwards; else a new SQLite file.
+    """
+    if not ON_POSTGRES:
+        yield f"sqlite:///{tmp_path / 'empty.sqlite'}"
+        return
+    schema = "empty_database"
+    admin = create_engine(TestConfig.SQLALCHEMY_DATABASE_URI)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in TestConfig.SQLALCHEMY_DATABASE_URI else "?"
+    yield f"{TestConfig.SQLALCHEMY_DATABASE_URI}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    admin.dispose()
 
 
 @pytest.fixture

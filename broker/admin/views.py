@@ -14,13 +14,13 @@ from wtforms import SelectChoice
 from broker import clock
 from broker.admin.forms import ConfirmForm, SchoolsImportForm, StaffUserForm
 from broker.auth.access import role_guard
-from broker.cli import load_schools
 from broker.extensions import db
 from broker.gias import SchoolFileError
 from broker.models import Area, School, User
 from broker.pagination import paginate
 from broker.services import accounts, audit, figures
 from broker.services.errors import ServiceError
+from broker.services.schools import load_schools
 
 bp = Blueprint("admin", __name__)
 bp.before_request(role_guard("admin"))

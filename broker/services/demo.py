@@ -376,7 +376,7 @@ def load_demo(
 
     Loading twice does nothing the second time apart from printing the logins again.
     """
-    from broker.cli import load_schools
+    from broker.services.schools import load_schools
 
     logins = DemoLogins(password=DEMO_PASSWORD)
     if db.session.scalar(select(func.count()).select_from(School)) == 0:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import IO
 
 import numpy as np
 from sklearn.neighbors import BallTree
 from sqlalchemy import select
+from tqdm import tqdm
 
 from broker import clock
 from broker.extensions import db
-from broker.gias import SchoolRow
+from broker.gias import SchoolRow, parse_schools
 from broker.models import Area, School
 
 # A school with fewer than this many other schools within RURAL_RADIUS_KM is counted as
@@ -43,6 +47,30 @@ class ImportReport:
             f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
             f"{len(self.skipped)} skipped"
         )
+
+
+def load_schools(
+    source: str | os.PathLike[str] | IO[bytes] | IO[str], *, quiet: bool = False
+) -> ImportReport:
+    """Parse a schools file and import it, with a progress bar on stderr unless ``quiet``.
+
+    Returns the import report, whose ``skipped`` lists every row the file parser left out
+    and why (line, URN, column, reason). Raises :class:`broker.gias.SchoolFileError` for a
+    file that is not a schools file. Adds and flushes; the caller commits.
+    """
+    parsed = parse_schools(source)
+    with tqdm(
+        total=len(parsed.rows),
+        desc="Importing schools",
+        unit="school",
+        disable=quiet,
+        file=sys.stderr,
+    ) as bar:
+        report = import_schools(parsed.rows, progress=bar.update)
+    report.skipped.extend(
+        f"line {s.line}: URN {s.urn or '?'}: {s.field}: {s.reason}" for s in parsed.skipped
+    )
+    return report
 
 
 def import_schools(

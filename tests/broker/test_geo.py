@@ -8,6 +8,12 @@ from geopy.exc import GeocoderUnavailable
 
 from broker import geo
 from broker.geo import Place, PostcodeError, UnknownPostcodeError
+from matching.problem import haversine_km
+
+
+def km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km between two points (the engine's own measure)."""
+    return float(haversine_km(*(np.array([v]) for v in (lat1, lon1, lat2, lon2)))[0])
 
 
 @pytest.fixture(autouse=True)
@@ -64,19 +70,6 @@ def test_normalise_postcode_empty_and_outcode_only_and_not_text():
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"), [("sw1a", "SW1A"), (" m1 ", "M1"), ("NW3", "NW3"), ("e1w", "E1W")]
-)
-def test_normalise_outcode_good(text, expected):
-    assert geo.normalise_outcode(text) == expected
-
-
-@pytest.mark.parametrize("text", ["SW1A 1AA", "1AB", "", "QQ1"])
-def test_normalise_outcode_bad(text):
-    with pytest.raises(PostcodeError):
-        geo.normalise_outcode(text)
-
-
-@pytest.mark.parametrize(
     ("postcode", "lat", "lon", "within_km"),
     [
         # Buckingham Palace.
@@ -91,7 +84,7 @@ def test_geocode_known_postcodes(postcode, lat, lon, within_km):
     place = geo.geocode(postcode)
     assert place.precision == "postcode"
     assert place.postcode == geo.normalise_postcode(postcode)
-    assert geo.distance_km(place, (lat, lon)) < within_km
+    assert km(place.lat, place.lon, lat, lon) < within_km
 
 
 def test_geocode_reads_only_one_area_file():
@@ -127,12 +120,6 @@ def test_malformed_postcode_is_not_reported_as_unknown():
     with pytest.raises(PostcodeError, match="not a valid UK postcode") as exc:
         geo.geocode("NW1 XYZ")
     assert not isinstance(exc.value, UnknownPostcodeError)
-
-
-def test_geocode_outcode():
-    assert geo.geocode_outcode("nw1") == Place("NW1", 51.533316, -0.143917, "outcode")
-    with pytest.raises(UnknownPostcodeError, match="YY1 is not a known postcode district"):
-        geo.geocode_outcode("YY1")
 
 
 def test_geocode_many_mixes_results_and_errors():
@@ -173,16 +160,6 @@ def test_easting_northing_to_latlon_scalar_and_arrays():
     assert lats.shape == lons.shape == (2,)
     assert lats[1] == pytest.approx(53.660928, abs=1e-5)
     assert lons[1] == pytest.approx(-1.483322, abs=1e-5)
-
-
-def test_distance_km():
-    # One degree of latitude along a meridian on geopy's mean-radius sphere (6371.009 km).
-    assert geo.distance_km((51.0, 0.0), (52.0, 0.0)) == pytest.approx(111.195, abs=0.01)
-    a = Place("NW3 2BQ", 51.544833, -0.153229, "postcode")
-    assert geo.distance_km(a, a) == 0.0
-    # Haverstock School to St Thomas à Becket, Wakefield: about 255 km as the crow flies.
-    b = Place("WF2 6EQ", 53.660928, -1.483322, "postcode")
-    assert 250 < geo.distance_km(a, b) < 260
 
 
 def test_in_great_britain():

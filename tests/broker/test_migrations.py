@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
 
 from broker import create_app
 from broker.extensions import db
 from config import TestConfig
-from tests.conftest import ON_POSTGRES
-
-SCHEMA = "migration_test"
-
-
-@pytest.fixture
-def empty_database_url(tmp_path):
-    if not ON_POSTGRES:
-        yield f"sqlite:///{tmp_path / 'migrations.sqlite'}"
-        return
-    # A schema of its own, so the suite's tables in "public" are not touched.
-    admin = create_engine(TestConfig.SQLALCHEMY_DATABASE_URI)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-    sep = "&" if "?" in TestConfig.SQLALCHEMY_DATABASE_URI else "?"
-    yield f"{TestConfig.SQLALCHEMY_DATABASE_URI}{sep}options=-csearch_path%3D{SCHEMA}"
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-    admin.dispose()
 
 
 def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(empty_database_url):

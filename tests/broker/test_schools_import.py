@@ -7,9 +7,10 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from broker.cli import SHIPPED_SCHOOLS, load_schools
+from broker.cli import SHIPPED_SCHOOLS
 from broker.extensions import db
 from broker.models import Area, School
+from broker.services.schools import load_schools
 
 SAMPLE = Path(__file__).parent / "data" / "gias_sample.csv"
 
@@ -135,3 +136,27 @@ def test_reimport_keeps_fields_the_school_corrected(app, make_user):
     school = db.session.scalar(select(School).where(School.urn == 100049))
     assert (school.pupils, school.fsm_pct) == (1010, 60.0)
     assert school.name == "Haverstock School" and report.updated == 0
+
+
+def test_import_schools_command_skips_urns_beyond_the_database(app, tmp_path):
+    header = (
+        "urn,name,postcode,lat,lon,phase,type,gender,pupils,fsm_pct,sen_unit,la,open_2025_07,"
+        "geo_source,source\n"
+    )
+    rest = ",NW3 2BQ,51.5,-0.15,Secondary,Academy converter,Mixed,{},1,,Camden,yes,,\n"
+    path = tmp_path / "schools.csv"
+    path.write_text(
+        header
+        + "2147483647,Largest URN" + rest.format(900)
+        + "2147483648,Beyond 2^31" + rest.format(900)
+        + "9223372036854775808,Beyond 2^63" + rest.format(900)
+        + "900001,Too Many Pupils" + rest.format(2**63),
+        encoding="utf-8",
+    )
+    result = app.test_cli_runner().invoke(args=["import-schools", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "1 created, 0 updated, 0 unchanged, 3 skipped" in result.output
+    assert "skipped line 3: URN ?: urn: URN 2147483648 is too large" in result.output
+    assert "skipped line 4: URN ?: urn: URN 9223372036854775808 is too large" in result.output
+    assert "skipped line 5: URN 900001: pupils: number of pupils" in result.output
+    assert db.session.scalars(select(School.urn)).all() == [2**31 - 1]

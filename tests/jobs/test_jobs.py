@@ -77,14 +77,6 @@ def test_lease_is_released_after_a_run_and_after_a_failure(app, monkeypatch):
     assert db.session.scalar(select(JobLease.holder).where(JobLease.name == "match")) is None
 
 
-def test_an_expired_lease_can_be_taken(app):
-    assert acquire_lease("remind", "dead-process", 60)
-    lease = db.session.get(JobLease, "remind")
-    lease.expires_at = NOW - timedelta(days=1)
-    db.session.commit()
-    assert acquire_lease("remind", "me", 60)
-
-
 def test_expire(app, make_request, make_offer, make_match, make_employer):
     old_req = make_request(earliest=days(-61), latest=days(-1))
     live_req = make_request()

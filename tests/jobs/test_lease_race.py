@@ -65,7 +65,7 @@ def test_two_schedulers_racing_run_a_job_once(committing_db):
             running.pop()
         return "done"
 
-    spec = JobSpec("race-test", job, {"hour": "2"}, "a slow job", lease_seconds=60)
+    spec = JobSpec("race-test", job, {"hour": "2"}, "a slow job")
     outcomes = _race(committing_db, spec, skipped=skipped)
     assert sorted(o.ran for o in outcomes) == [False, True]
     assert max(peak) == 1 and len(peak) == 1
@@ -87,7 +87,7 @@ def test_many_racers_on_an_existing_lease(committing_db):
         time.sleep(0.2)  # let the other losers finish trying too
         return len(calls)
 
-    spec = JobSpec("race-existing", job, {"hour": "2"}, "a job run before", lease_seconds=60)
+    spec = JobSpec("race-existing", job, {"hour": "2"}, "a job run before")
     db.session.add(JobLease(name="race-existing"))
     db.session.commit()
     outcomes = _race(committing_db, spec, n=4, skipped=skipped)
