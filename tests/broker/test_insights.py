@@ -478,6 +478,8 @@ def test_admin_can_recompute_now(client, auth, world):
     assert db.session.query(InsightSnapshot).count() == 1
     auth.logout()
     auth.login(world["coordinator"])
+    # Signing in gives a new CSRF token: read it from a page the coordinator may see.
+    token = csrf_token_from(client.get("/insights/").get_data(as_text=True))
     assert client.post("/insights/refresh", data={"csrf_token": token}).status_code == 403
 
 

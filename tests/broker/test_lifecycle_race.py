@@ -108,6 +108,7 @@ def _world(status: str, *, pupils: int = 20, capacity: int = 30, **match_values)
     }
     for user in users.values():
         user.set_password("x" * 12)
+        user.email_verified_at = NOW  # confirmed addresses: they get match emails
     db.session.add_all([area, school, employer, offer, req, match, *users.values()])
     db.session.commit()
     return World(match.id, req.id, offer.id, **{k: u.id for k, u in users.items()})
