@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask, redirect, render_template, url_for
 from flask_login import current_user
 
+from broker import web
 from broker.extensions import csrf, db, login_manager, migrate
 from config import BASE_DIR, INSTANCE_DIR, Config
 
@@ -43,6 +44,8 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
     csrf.init_app(app)
+    # Before the blueprints: their routes use its ``id`` converter.
+    web.init_app(app)
 
     # Imported here so that models and views bind to the extensions created above.
     from broker import models  # noqa: F401
