@@ -65,7 +65,7 @@ def test_profile_corrections_are_saved_and_postcode_regeocoded(client, me, schoo
     [
         ({"postcode": "ZZ99 9ZZ"}, "Postcode:"),
         ({"postcode": "nonsense"}, "not a valid UK postcode"),
-        ({"fsm_pct": "140"}, "Pupils eligible for free school meals (%): give a number from 0 to 100"),
+        ({"fsm_pct": "140"}, "free school meals (%): give a number from 0 to 100"),
         ({"careers_leader_email": "not-an-email"}, "Invalid email address"),
     ],
 )
