@@ -144,7 +144,8 @@ class DecimalField(_DecimalField):
             super().process_formdata(valuelist)
         except ValueError:
             raise ValueError(f"{_name(self)}: give a number, e.g. 12.5.") from None
-        if isinstance(self.data, decimal.Decimal) and not self.data.is_finite():
+        value: Any = self.data  # type: ignore[has-type]
+        if isinstance(value, decimal.Decimal) and not value.is_finite():
             self.data = None
             raise ValueError(f"{_name(self)}: give a number, e.g. 12.5.")
 
@@ -157,7 +158,8 @@ class DateField(_DateField):
             super().process_formdata(valuelist)
         except ValueError:
             raise ValueError(f"{_name(self)}: give a date as YYYY-MM-DD.") from None
-        if self.data is not None and not FIRST_DATE <= self.data <= LAST_DATE:
+        value: Any = self.data  # type: ignore[has-type]
+        if value is not None and not FIRST_DATE <= value <= LAST_DATE:
             self.data = None
             raise ValueError(
                 f"{_name(self)}: give a date from {FIRST_DATE.year} to {LAST_DATE.year}."

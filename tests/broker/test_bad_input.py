@@ -13,10 +13,12 @@ from datetime import date
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 from wtforms import DateField, DecimalField, IntegerField, StringField, TextAreaField
 
 from broker import formutil
+from broker.auth.access import get_or_404
 from broker.extensions import db
 from broker.models import Employer, EncounterRequest, Match, Offer, School
 from broker.web import IdConverter
@@ -100,6 +102,12 @@ def test_huge_ids_for_coordinators(client, as_coordinator, bad):
     assert "Request number: give a number from 1 to 2,147,483,647." in response.get_data(
         as_text=True
     )
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2**31, 2**63])
+def test_loading_by_an_id_no_row_can_have_is_not_found(app, bad):
+    with pytest.raises(NotFound):
+        get_or_404(Offer, bad, lambda offer: True)
 
 
 # --- years no date can hold ---------------------------------------------------------------
