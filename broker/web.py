@@ -8,7 +8,8 @@ themselves (STYLE.md 17, after GOV.UK Notify's ``@transactional`` and indico's
 - **One transaction per request.** A request that may change state (POST and the like) is
   committed once, after its view, when the answer is a success or a redirect; it is rolled
   back when the answer is an error (4xx), when a service refused, or when the view raised.
-  A GET never commits.
+  A GET never commits. (A write that must outlive a refusal, such as counting failed
+  sign-ins, is the one place a view commits itself.)
 - **Refusals.** A service's ``ServiceError`` propagates out of the view. The session is rolled
   back, then the person is shown the message:
 

@@ -117,7 +117,6 @@ def _profile_page(status: int = 200, **forms):
     return render_template(
         "school/profile.html", school=school, form=form, years_form=years_form,
         blackout_form=forms.get("blackout_form") or BlackoutForm(formdata=None),
-        delete_form=EmptyForm(formdata=None),
     ), status
 
 
