@@ -12,6 +12,7 @@ from flask import Flask, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from broker import web
 from broker.extensions import csrf, db, limiter, login_manager, migrate
 from broker.logconfig import configure_logging
 from config import BASE_DIR, INSTANCE_DIR, Config
@@ -51,6 +52,8 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         # Behind a load balancer, the visitor's address (for rate limits and the audit log)
         # is the one the proxies put in X-Forwarded-For.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    # Before the blueprints: their routes use its ``id`` converter.
+    web.init_app(app)
 
     # Imported here so that models and views bind to the extensions created above.
     from broker import models  # noqa: F401

@@ -26,10 +26,9 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from flask_wtf import FlaskForm
 
 from broker import clock
-from broker.extensions import db
+from broker.formutil import EmptyForm
 from broker.models import Employer, School
 from broker.services import calendar
 
@@ -55,7 +54,7 @@ def register_calendar_pages(
             kind=kind,
             feed_url=url_for(f"{bp.name}.calendar_feed", token=token, _external=True),
             events=events(org),
-            form=FlaskForm(),
+            form=EmptyForm(),
         )
 
     def calendar_feed(token: str):
@@ -72,10 +71,8 @@ def register_calendar_pages(
         )
 
     def calendar_new_address():
-        if not FlaskForm().validate_on_submit():
-            abort(400)
+        EmptyForm().validate_or_400()
         calendar.new_feed_address(own(), by=current_user)
-        db.session.commit()
         flash(
             "Your calendar has a new address. The old one no longer works: subscribe again "
             "with the new one.",

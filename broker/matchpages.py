@@ -21,24 +21,15 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import Select
-from wtforms import (
-    BooleanField,
-    DateField,
-    IntegerField,
-    RadioField,
-    SelectField,
-    TextAreaField,
-)
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms import BooleanField, RadioField, SelectField, TextAreaField
+from wtforms.validators import InputRequired, Optional
 
 from broker import clock
-from broker.extensions import db
-from broker.formutil import choices, show_service_error
+from broker.employer.forms import MAX_CAPACITY
+from broker.formutil import DateField, Form, InRange, IntegerField, MaxLength, choices
 from broker.models import ENCOUNTER_TYPES, Match, Offer
 from broker.services import matches
-from broker.services.errors import ServiceError
 
 __all__ = [
     "CONTACT_STATUSES",
@@ -61,32 +52,32 @@ VISIBLE_MATCH_STATUSES = ("proposed", "approved", "accepted", "delivered", "decl
 LIVE_MATCH_STATUSES = ("proposed", "approved", "accepted", "delivered")
 
 
-class ReasonForm(FlaskForm):
-    reason = TextAreaField("Reason", validators=[Optional(), Length(max=2000)])
+class ReasonForm(Form):
+    reason = TextAreaField("Reason", validators=[Optional(), MaxLength(2000)])
 
 
-class RespondForm(FlaskForm):
+class RespondForm(Form):
     answer = RadioField(
         "Your answer",
         choices=choices(("accept", "decline"), {"accept": "Accept", "decline": "Decline"}),
         validators=[InputRequired()],
     )
-    reason = TextAreaField("Reason (needed to decline)", validators=[Optional(), Length(max=2000)])
+    reason = TextAreaField("Reason (needed to decline)", validators=[Optional(), MaxLength(2000)])
 
 
-class DeliveryForm(FlaskForm):
+class DeliveryForm(Form):
     delivered_on = DateField("Date it happened", validators=[InputRequired()])
     move_date = BooleanField("It happened on another day: move the agreed date to this one")
     pupils_reached = IntegerField(
-        "Pupils who took part", validators=[InputRequired(), NumberRange(min=0)]
+        "Pupils who took part", validators=[InputRequired(), InRange(0, MAX_CAPACITY)]
     )
 
 
-class ScheduleForm(FlaskForm):
+class ScheduleForm(Form):
     on = DateField("Agreed date", validators=[InputRequired()])
 
 
-class FeedbackForm(FlaskForm):
+class FeedbackForm(Form):
     # Starts empty: a rating the user did not choose must not be recorded as 5/5.
     rating = SelectField(
         "How useful was it? (1 poor - 5 excellent)",
@@ -99,7 +90,7 @@ class FeedbackForm(FlaskForm):
         choices=choices(("", "yes", "no"), {"": "Not sure", "yes": "Yes", "no": "No"}),
         default="",
     )
-    comment = TextAreaField("Comment", validators=[Optional(), Length(max=4000)])
+    comment = TextAreaField("Comment", validators=[Optional(), MaxLength(4000)])
 
     def feedback(self) -> dict[str, Any]:
         """Return the answers as ``give_feedback``'s keyword arguments."""
@@ -169,7 +160,7 @@ def register_match_pages(
         raise ValueError(f"side must be 'school' or 'employer', not {side!r}")
     other = "employer" if side == "school" else "school"
 
-    def render(match: Match, status: int = 200, **forms: FlaskForm):
+    def render(match: Match, status: int = 200, **forms: Form):
         feedback = None
         if match.encounter is not None:
             feedback = {f.by_role: f for f in match.encounter.feedback}
@@ -191,17 +182,16 @@ def register_match_pages(
             **{other: counterpart},
         ), status
 
-    def act(match_id: int, form: FlaskForm, form_name: str, action, done: str):
-        """Validate ``form``, run ``action(match)``, then commit and go back to the match."""
+    def act(match_id: int, form: Form, form_name: str, action, done: str):
+        """Validate ``form``, run ``action(match)``, then go back to the match.
+
+        A refusal comes back here (``broker.web``): the form then fails to validate and
+        carries the message, and the match's page shows it with a 400.
+        """
         match = own_match(match_id)
         if not form.validate_on_submit():
             return render(match, 400, **{form_name: form})
-        try:
-            action(match)
-        except ServiceError as exc:
-            show_service_error(form, exc)
-            return render(own_match(match_id), 400, **{form_name: form})
-        db.session.commit()
+        action(match)
         flash(done, "success")
         return redirect(url_for(f"{bp.name}.match_detail", match_id=match.id))
 
@@ -277,7 +267,7 @@ def register_match_pages(
             "Thank you for your feedback.",
         )
 
-    bp.add_url_rule("/matches/<int:match_id>", view_func=match_detail, methods=["GET"])
+    bp.add_url_rule("/matches/<id:match_id>", view_func=match_detail, methods=["GET"])
     for view in (match_respond, match_schedule, match_cancel, match_deliver, match_feedback):
         action = view.__name__.removeprefix("match_")
-        bp.add_url_rule(f"/matches/<int:match_id>/{action}", view_func=view, methods=["POST"])
+        bp.add_url_rule(f"/matches/<id:match_id>/{action}", view_func=view, methods=["POST"])

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from .csvio import (
+    check_writable,
     read_locked,
     read_offers,
     read_requests,
@@ -95,6 +96,9 @@ def run_solve(
     k: int | None = DEFAULT_K,
 ) -> dict[str, Any]:
     """Read the CSV files, match, write matches.csv (and report.json); return the report."""
+    for target in (out, report):
+        if target:
+            check_writable(target)
     t0 = time.perf_counter()
     school_rows = read_schools(schools)
     request_rows = read_requests(requests, (str(s.school_id) for s in school_rows))

@@ -33,6 +33,8 @@ from .model import (
 
 __all__ = [
     "MATCHES_COLUMNS",
+    "MAX_COUNT",
+    "check_writable",
     "read_locked",
     "read_offers",
     "read_requests",
@@ -74,6 +76,9 @@ OFFER_COLUMNS = (
     "sector",
 )
 _T = TypeVar("_T")
+#: The largest count of pupils (capacity, pupils, encounters so far) a file may give: far more
+#: than any offer or school has, and small enough that sums over a national run stay exact.
+MAX_COUNT = 1_000_000
 LOCKED_COLUMNS = ("request_id", "offer_id", "pupils")
 #: Columns of matches.csv, in order.
 MATCHES_COLUMNS = ("request_id", "offer_id", "pupils", "score", "km", "reasons")
@@ -110,13 +115,13 @@ class _Row:
             raise self.error(field, f"{raw} is out of range [{lo}, {hi}]")
         return value
 
-    def integer(self, field: str, lo: int | None = None, hi: int | None = None) -> int:
+    def integer(self, field: str, lo: int = 0, hi: int = MAX_COUNT) -> int:
         raw = self.text(field)
         try:
             value = int(raw)
-        except ValueError:
-            raise self.error(field, f"not a whole number: {raw!r}") from None
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
+        except ValueError:  # not a number, or more digits than Python will convert
+            raise self.error(field, f"not a whole number: {raw[:40]!r}") from None
+        if not lo <= value <= hi:
             raise self.error(field, f"{value} is out of range [{lo}, {hi}]")
         return value
 
@@ -344,7 +349,7 @@ def read_requests(path: str | os.PathLike[str], school_ids: Iterable[str]) -> li
             or school not in known
             or kind not in types
             or not 7 <= year <= 13
-            or pupils < 1
+            or not 1 <= pupils <= MAX_COUNT
             or latest < earliest
         ):
             raise _Unvouched
@@ -420,7 +425,7 @@ def read_offers(path: str | os.PathLike[str]) -> list[Offer]:
             or kind not in types
             or not -90 <= lat <= 90
             or not -180 <= lon <= 180
-            or capacity < 1
+            or not 1 <= capacity <= MAX_COUNT
             or not 0 <= max_km <= 20_100
             or latest < earliest
             or not 7 <= year_min <= year_max <= 13
@@ -480,6 +485,18 @@ def read_locked(
     return out
 
 
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`InputError` naming ``path`` unless its folder exists and can be written.
+
+    Checked before the inputs are read, so a long run does not fail only at the end.
+    """
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise InputError(f"cannot write: folder {str(folder)!r} does not exist", file=str(path))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write: folder {str(folder)!r} is not writable", file=str(path))
+
+
 @contextlib.contextmanager
 def _temp_beside(path: Path) -> Iterator[Any]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -497,14 +514,19 @@ def write_atomically(
 ) -> None:
     """Write each ``(path, writer)`` to a temporary file, then rename them all into place.
 
-    If any writer fails, no target is touched and the temporary files are removed.
+    If any writer fails, no target is touched and the temporary files are removed; a
+    failure to write (a missing folder, a full disk) is an :class:`InputError` naming the
+    target.
     """
     done: list[tuple[str, Path]] = []
     try:
         for target, writer in outputs:
             path = Path(target)
-            with _temp_beside(path) as (handle, tmp):
-                writer(handle)
+            try:
+                with _temp_beside(path) as (handle, tmp):
+                    writer(handle)
+            except OSError as exc:
+                raise InputError(f"cannot write: {exc.strerror or exc}", file=str(target)) from None
             done.append((tmp, path))
     except BaseException:
         for tmp, _ in done:

@@ -6,21 +6,22 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms import SelectChoice
 
 from broker import clock
-from broker.admin.forms import ConfirmForm, SchoolsImportForm, StaffUserForm
-from broker.auth.access import role_guard
+from broker.admin.forms import SchoolsImportForm, StaffUserForm
+from broker.auth.access import get_or_404, role_guard
 from broker.extensions import db
+from broker.formutil import EmptyForm, id_arg
 from broker.gias import SchoolFileError
 from broker.models import Area, School, User
 from broker.pagination import paginate
 from broker.services import accounts, audit, figures
-from broker.services.errors import ServiceError
 from broker.services.schools import load_schools
+from broker.web import redirect_on_refusal
 
 bp = Blueprint("admin", __name__)
 bp.before_request(role_guard("admin"))
@@ -36,8 +37,8 @@ def users():
     query = select(User).order_by(User.role, User.email)
     if role := request.args.get("role"):
         query = query.where(User.role == role)
-    page = paginate(query, page=request.args.get("page", 1, type=int))
-    return render_template("admin/users.html", page=page, form=ConfirmForm())
+    page = paginate(query, page=id_arg("page") or 1)
+    return render_template("admin/users.html", page=page, form=EmptyForm())
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -47,23 +48,17 @@ def new_user():
         SelectChoice(a.id, a.name) for a in db.session.scalars(select(Area).order_by(Area.name))
     ]
     if form.validate_on_submit():
-        try:
-            accounts.create_user(
-                email=form.email.data,
-                name=form.name.data,
-                role=form.role.data,
-                password=form.password.data,
-                areas=[db.session.get(Area, i) for i in form.areas.data],
-                by=current_user,
-            )
-        except ServiceError as exc:
-            db.session.rollback()
-            getattr(form, exc.field or "email", form.email).errors.append(exc.message)
-        else:
-            db.session.commit()
-            flash("User created.", "success")
-            return redirect(url_for("admin.users"))
-    return render_template("admin/new_user.html", form=form), 400 if form.errors else 200
+        accounts.create_user(
+            email=form.email.data,
+            name=form.name.data,
+            role=form.role.data,
+            password=form.password.data,
+            areas=[db.session.get(Area, i) for i in form.areas.data],
+            by=current_user,
+        )
+        flash("User created.", "success")
+        return redirect(url_for("admin.users"))
+    return render_template("admin/new_user.html", form=form), form.status
 
 
 @bp.get("/areas")
@@ -74,26 +69,17 @@ def areas():
         .group_by(Area.id)
         .order_by(Area.name)
     )
-    page = paginate(schools, page=request.args.get("page", 1, type=int), rows=True)
+    page = paginate(schools, page=id_arg("page") or 1, rows=True)
     return render_template("admin/areas.html", page=page)
 
 
-@bp.route("/users/<int:user_id>/active", methods=["POST"])
+@bp.route("/users/<id:user_id>/active", methods=["POST"])
+@redirect_on_refusal(lambda user_id: url_for("admin.users"))
 def toggle_active(user_id: int):
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    user = db.session.get(User, user_id)
-    if user is None:
-        abort(404)
-    try:
-        accounts.set_active(user, not user.active, by=current_user)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        db.session.commit()
-        flash(f"{user.email} is now {'active' if user.active else 'deactivated'}.", "success")
+    EmptyForm().validate_or_400()
+    user = get_or_404(User, user_id, lambda u: True)  # admins see every user
+    accounts.set_active(user, not user.active, by=current_user)
+    flash(f"{user.email} is now {'active' if user.active else 'deactivated'}.", "success")
     return redirect(url_for("admin.users"))
 
 
@@ -108,16 +94,14 @@ def import_schools():
             try:
                 report = load_schools(path, quiet=True)
             except SchoolFileError as exc:
-                db.session.rollback()
+                # A file the importer cannot read: shown on the form (the 400 rolls back).
                 form.file.errors.append(str(exc))
             else:
                 audit.record(
                     "schools.imported", "School", by=current_user, summary=report.summary()
                 )
-                db.session.commit()
                 flash(f"Imported: {report.summary()}.", "success")
-    status = 400 if form.errors else 200
-    return render_template("admin/import.html", form=form, report=report), status
+    return render_template("admin/import.html", form=form, report=report), form.status
 
 
 def _uk_time(at: datetime) -> datetime:

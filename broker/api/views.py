@@ -24,7 +24,7 @@ def health():
     return jsonify(status="ok")
 
 
-@bp.get("/schools/<int:urn>")
+@bp.get("/schools/<id:urn>")  # a URN too big to store is simply not found
 def school_by_urn(urn: int):
     school = db.session.scalar(select(School).where(School.urn == urn))
     if school is None:

@@ -14,6 +14,7 @@ from flask import abort, request
 from flask_login import current_user
 
 from broker.extensions import db, login_manager
+from broker.formutil import INT_MAX
 from broker.models import Employer, School, User
 
 T = TypeVar("T")
@@ -61,7 +62,12 @@ def can_see_employer(user: User, employer: Employer) -> bool:
 
 
 def get_or_404(model: type[T], object_id: int, allowed: Callable[[T], bool]) -> T:
-    """Load ``model`` by id, answering 404 when it is missing or not the user's to see."""
+    """Load ``model`` by id, answering 404 when it is missing or not the user's to see.
+
+    An id no row can have (beyond an integer column) is missing too, not a database error.
+    """
+    if not 1 <= object_id <= INT_MAX:
+        abort(404)
     obj = db.session.get(model, object_id)
     if obj is None or not allowed(obj):
         abort(404)

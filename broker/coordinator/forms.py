@@ -1,28 +1,27 @@
 """Forms for coordinators: they check shape; the services enforce the rules."""
 
-from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange
+from wtforms import StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Optional
+from wtforms.widgets import HiddenInput
+
+from broker.formutil import INT_MAX, Form, InRange, IntegerField, MaxLength
 
 
-class ActionForm(FlaskForm):
-    """A button that posts (approve): only the CSRF token."""
-
-
-class RejectForm(FlaskForm):
+class RejectForm(Form):
     reason = TextAreaField(
         "Why reject it?",
-        validators=[DataRequired(), Length(max=500)],
+        validators=[DataRequired("Say why the match is rejected."), MaxLength(500)],
         description="The matcher will not propose this pair again.",
     )
 
 
-class HandMatchForm(FlaskForm):
-    request_id = IntegerField("Request number", validators=[DataRequired(), NumberRange(min=1)])
-    offer_id = IntegerField("Offer number", validators=[DataRequired(), NumberRange(min=1)])
-    pupils = IntegerField("Pupils", validators=[DataRequired(), NumberRange(min=1, max=1000)])
-    note = StringField("Note (optional)", validators=[Length(max=200)])
+class HandMatchForm(Form):
+    request_id = IntegerField("Request number", validators=[DataRequired(), InRange(1, INT_MAX)])
+    offer_id = IntegerField("Offer number", validators=[DataRequired(), InRange(1, INT_MAX)])
+    pupils = IntegerField("Pupils", validators=[DataRequired(), InRange(1, 1000)])
+    note = StringField("Note (optional)", validators=[Optional(), MaxLength(200)])
 
 
-class BulkApproveForm(FlaskForm):
-    expected = HiddenField(validators=[DataRequired()])
+class BulkApproveForm(Form):
+    # How many matches the coordinator saw: the approval is refused if the queue changed.
+    expected = IntegerField(widget=HiddenInput(), validators=[InputRequired(), InRange(0, INT_MAX)])

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from broker import clock
 from broker.auth.access import can_see_school, get_or_404, role_guard
-from broker.coordinator.forms import ActionForm, BulkApproveForm, HandMatchForm, RejectForm
+from broker.coordinator.forms import BulkApproveForm, HandMatchForm, RejectForm
 from broker.extensions import db
+from broker.formutil import INT_MAX, EmptyForm, id_arg, safe_next
 from broker.models import (
     ENCOUNTER_TYPES,
     Area,
@@ -22,8 +25,8 @@ from broker.models import (
 from broker.pagination import paginate
 from broker.services import coordination, figures
 from broker.services import matching as adapter
-from broker.services.errors import ServiceError
 from broker.services.matches import approve_match, hand_match, reject_match
+from broker.web import redirect_on_refusal
 from broker.wording import plural
 
 bp = Blueprint("coordinator", __name__)
@@ -34,6 +37,16 @@ def _areas() -> list[Area]:
     if current_user.role == "admin":
         return list(db.session.scalars(select(Area).order_by(Area.name)))
     return sorted(current_user.areas, key=lambda a: a.name)
+
+
+def _filters() -> coordination.QueueFilters:
+    """The queue's filters from the query string; ids no row can have are dropped."""
+    filters = coordination.QueueFilters.from_args(request.args)
+
+    def row_id(value: int | None) -> int | None:
+        return value if value is not None and 1 <= value <= INT_MAX else None
+
+    return replace(filters, area_id=row_id(filters.area_id), run_id=row_id(filters.run_id))
 
 
 def _match_or_404(match_id: int) -> Match:
@@ -58,10 +71,10 @@ def dashboard():
 
 @bp.get("/queue")
 def queue():
-    filters = coordination.QueueFilters.from_args(request.args)
+    filters = _filters()
     page = paginate(
         coordination.queue_query(current_user, filters),
-        page=request.args.get("page", 1, type=int),
+        page=id_arg("page") or 1,
         per_page=current_app.config.get("PAGE_SIZE", 25),
         key=Match.id,
     )
@@ -71,11 +84,11 @@ def queue():
         filters=filters,
         areas=_areas(),
         types=ENCOUNTER_TYPES,
-        form=ActionForm(),
+        form=EmptyForm(),
     )
 
 
-@bp.get("/matches/<int:match_id>")
+@bp.get("/matches/<id:match_id>")
 def match_detail(match_id: int):
     match = _match_or_404(match_id)
     alternatives = []
@@ -87,55 +100,44 @@ def match_detail(match_id: int):
         "coordinator/match.html",
         match=match,
         alternatives=alternatives,
-        approve_form=ActionForm(),
+        approve_form=EmptyForm(),
         reject_form=RejectForm(),
     )
 
 
-@bp.post("/matches/<int:match_id>/approve")
+def _next(**_: object) -> str:
+    """Where the approve button's page asked to go back to (on this site), or the queue."""
+    return safe_next(request.form.get("next"), "coordinator.queue")
+
+
+@bp.post("/matches/<id:match_id>/approve")
+@redirect_on_refusal(_next)
 def approve(match_id: int):
     match = _match_or_404(match_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    try:
-        approve_match(match, by=current_user)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        db.session.commit()
-        flash(
-            f"Approved: {plural(match.pupils, 'pupil')} with {match.offer.employer.name}.",
-            "success",
-        )
-    return redirect(request.form.get("next") or url_for(".queue"))
+    EmptyForm().validate_or_400()
+    approve_match(match, by=current_user)
+    flash(f"Approved: {plural(match.pupils, 'pupil')} with {match.offer.employer.name}.", "success")
+    return redirect(_next())
 
 
-@bp.post("/matches/<int:match_id>/reject")
+@bp.post("/matches/<id:match_id>/reject")
+@redirect_on_refusal("coordinator.match_detail")
 def reject(match_id: int):
     match = _match_or_404(match_id)
     form = RejectForm()
-    if form.validate_on_submit():
-        try:
-            reject_match(match, by=current_user, reason=form.reason.data)
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            db.session.commit()
-            flash("Rejected; the matcher will not propose this pair again.", "success")
-            return redirect(url_for(".queue"))
-    else:
-        flash("Say why the match is rejected.", "error")
-    return redirect(url_for(".match_detail", match_id=match.id))
+    if not form.validate_on_submit():
+        # The form is on the match's page: say there what is missing or wrong.
+        for error in form.reason.errors or ["Check the form and try again."]:
+            flash(error, "error")
+        return redirect(url_for(".match_detail", match_id=match.id))
+    reject_match(match, by=current_user, reason=form.reason.data)
+    flash("Rejected; the matcher will not propose this pair again.", "success")
+    return redirect(url_for(".queue"))
 
 
 @bp.route("/hand-match", methods=["GET", "POST"])
 def hand_match_page():
-    form = HandMatchForm(
-        request_id=request.args.get("request_id", type=int),
-        offer_id=request.args.get("offer_id", type=int),
-    )
+    form = HandMatchForm(request_id=id_arg("request_id"), offer_id=id_arg("offer_id"))
     if form.validate_on_submit():
         req = get_or_404(
             EncounterRequest, form.request_id.data, lambda r: can_see_school(current_user, r.school)
@@ -144,37 +146,25 @@ def hand_match_page():
         if offer is None:
             form.offer_id.errors.append("No offer has that number.")
         else:
-            try:
-                match = hand_match(
-                    req, offer, form.pupils.data, by=current_user, note=form.note.data or ""
-                )
-            except ServiceError as exc:
-                db.session.rollback()
-                target = getattr(form, f"{exc.field}_id", None) or getattr(
-                    form, exc.field or "", None
-                )
-                (target.errors if target is not None else form.form_errors).append(exc.message)
-            else:
-                db.session.commit()
-                flash("Match made and approved; both sides have been asked.", "success")
-                return redirect(url_for(".match_detail", match_id=match.id))
-    return render_template("coordinator/hand_match.html", form=form)
+            match = hand_match(
+                req, offer, form.pupils.data, by=current_user, note=form.note.data or ""
+            )
+            flash("Match made and approved; both sides have been asked.", "success")
+            return redirect(url_for(".match_detail", match_id=match.id))
+    return render_template("coordinator/hand_match.html", form=form), form.status
+
+
+def _bulk_page(**_: object) -> str:
+    return url_for(".bulk_approve", **_filters().as_args())
 
 
 @bp.route("/bulk-approve", methods=["GET", "POST"])
+@redirect_on_refusal(_bulk_page)
 def bulk_approve():
-    filters = coordination.QueueFilters.from_args(request.args)
+    filters = _filters()
     form = BulkApproveForm()
     if form.validate_on_submit():
-        try:
-            result = coordination.approve_filtered(
-                current_user, filters, expected=int(form.expected.data)
-            )
-        except (ServiceError, ValueError) as exc:
-            db.session.rollback()
-            flash(getattr(exc, "message", "Check the selection again."), "error")
-            return redirect(url_for(".bulk_approve", **filters.as_args()))
-        db.session.commit()
+        result = coordination.approve_filtered(current_user, filters, expected=form.expected.data)
         flash(
             f"Approved {plural(len(result.approved), 'match')} for "
             f"{plural(result.pupils, 'pupil')}"
@@ -186,10 +176,9 @@ def bulk_approve():
             flash(f"Match {match.id} skipped: {reason}", "error")
         return redirect(url_for(".queue", **filters.as_args()))
     count, pupils = coordination.bulk_preview(current_user, filters)
-    form.expected.data = str(count)
     return render_template(
         "coordinator/bulk_confirm.html",
-        form=form,
+        form=BulkApproveForm(formdata=None, expected=count),
         filters=filters,
         count=count,
         pupils=pupils,
@@ -201,13 +190,13 @@ def bulk_approve():
 def runs():
     page = paginate(
         select(MatchRun).order_by(MatchRun.id.desc()),
-        page=request.args.get("page", 1, type=int),
+        page=id_arg("page") or 1,
         per_page=25,
     )
     return render_template("coordinator/runs.html", page=page)
 
 
-@bp.get("/runs/<int:run_id>")
+@bp.get("/runs/<id:run_id>")
 def run_detail(run_id: int):
     run = db.session.get(MatchRun, run_id)
     if run is None:
@@ -226,15 +215,8 @@ def run_detail(run_id: int):
 
 @bp.get("/gaps")
 def gaps():
-    area_id = request.args.get("area", type=int)
-    pages = {
-        name: max(1, request.args.get(name, 1, type=int) or 1)
-        for name in ("cold_page", "schools_page", "offers_page")
-    }
-    try:
-        found = coordination.area_gaps(
-            current_user, clock.today(), area_id=area_id, **pages
-        )
-    except ServiceError:
-        abort(404)
+    area_id = id_arg("area")
+    pages = {name: id_arg(name) or 1 for name in ("cold_page", "schools_page", "offers_page")}
+    # An area that is not the coordinator's is refused (NotAllowed): a 404, see broker.web.
+    found = coordination.area_gaps(current_user, clock.today(), area_id=area_id, **pages)
     return render_template("coordinator/gaps.html", gaps=found, areas=_areas(), area_id=area_id)

@@ -6,36 +6,42 @@ The forms for answering, cancelling, delivering and giving feedback on a match a
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateField,
-    DecimalField,
     EmailField,
-    IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import (
-    URL,
-    DataRequired,
-    Email,
-    InputRequired,
-    Length,
-    Optional,
-)
+from wtforms.validators import URL, DataRequired, Email, InputRequired, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from broker.formutil import choices
+from broker.formutil import (
+    DateField,
+    DecimalField,
+    Form,
+    InRange,
+    IntegerField,
+    MaxLength,
+    choices,
+    column_length,
+)
 from broker.models import (
     EMPLOYER_KINDS,
     ENCOUNTER_TYPES,
     OFFER_DELIVERY,
     SCHOOL_GENDERS,
     SEN_CODES,
+    Employer,
+    Offer,
 )
+from broker.services.offers import MAX_KM
+
+#: Postcodes are typed with any spacing and stored normalised ("SW1A 1AA") in 10 characters.
+POSTCODE_TYPED = 16
+#: More pupils than any offer reaches (a national virtual talk included).
+MAX_CAPACITY = 100_000
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -45,17 +51,27 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class ProfileForm(FlaskForm):
-    name = StringField("Organisation name", validators=[DataRequired(), Length(max=200)])
+class ProfileForm(Form):
+    name = StringField("Organisation name",
+                       validators=[DataRequired(), MaxLength(column_length(Employer.name))])
     kind = SelectField("Kind of organisation", choices=choices(EMPLOYER_KINDS))
-    sector = StringField("Sector", validators=[DataRequired(), Length(max=80)],
+    sector = StringField("Sector",
+                         validators=[DataRequired(), MaxLength(column_length(Employer.sector))],
                          description="e.g. engineering, health and care, finance")
-    postcode = StringField("Postcode", validators=[DataRequired(), Length(max=16)])
-    contact_name = StringField("Contact name", validators=[Optional(), Length(max=120)])
-    contact_email = EmailField("Contact email",
-                               validators=[Optional(), Email(), Length(max=254)])
-    contact_phone = StringField("Contact phone", validators=[Optional(), Length(max=40)])
-    website = StringField("Website", validators=[Optional(), URL(), Length(max=200)])
+    postcode = StringField("Postcode", validators=[DataRequired(), MaxLength(POSTCODE_TYPED)])
+    contact_name = StringField(
+        "Contact name", validators=[Optional(), MaxLength(column_length(Employer.contact_name))]
+    )
+    contact_email = EmailField(
+        "Contact email",
+        validators=[Optional(), MaxLength(column_length(Employer.contact_email)), Email()],
+    )
+    contact_phone = StringField(
+        "Contact phone", validators=[Optional(), MaxLength(column_length(Employer.contact_phone))]
+    )
+    website = StringField(
+        "Website", validators=[Optional(), MaxLength(column_length(Employer.website)), URL()]
+    )
     dbs_checked = BooleanField("Our volunteers who work with pupils are DBS-checked")
     dbs_renewal_on = DateField("DBS checks due for renewal on", validators=[Optional()],
                                description="Needed for mentoring offers.")
@@ -70,29 +86,34 @@ class ProfileForm(FlaskForm):
     )
 
 
-class OfferForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField("Description", validators=[Optional(), Length(max=5000)])
+class OfferForm(Form):
+    title = StringField("Title", validators=[DataRequired(), MaxLength(column_length(Offer.title))])
+    description = TextAreaField("Description", validators=[Optional(), MaxLength(5000)])
     type = SelectField("Type of encounter", choices=choices(ENCOUNTER_TYPES))
-    sector = StringField("Sector", validators=[DataRequired(), Length(max=80)])
+    sector = StringField("Sector",
+                         validators=[DataRequired(), MaxLength(column_length(Offer.sector))])
     stem = BooleanField("A STEM role or sector")
     challenges_stereotype = BooleanField("Our role models challenge a gender stereotype")
     stereotype_note = StringField(
-        "Which stereotype", validators=[Optional(), Length(max=200)],
+        "Which stereotype",
+        validators=[Optional(), MaxLength(column_length(Offer.stereotype_note))],
         description="e.g. female engineers, male nurses",
     )
     sen_support = MultiCheckboxField("SEN we can support", choices=choices(SEN_CODES))
-    year_min = IntegerField("Youngest year group", validators=[InputRequired()],
+    year_min = IntegerField("Youngest year group", validators=[InputRequired(), InRange(7, 13)],
                             description="7 to 13")
-    year_max = IntegerField("Oldest year group", validators=[InputRequired()],
+    year_max = IntegerField("Oldest year group", validators=[InputRequired(), InRange(7, 13)],
                             description="7 to 13")
-    capacity = IntegerField("Capacity (pupils in total)", validators=[InputRequired()])
+    capacity = IntegerField("Capacity (pupils in total)",
+                            validators=[InputRequired(), InRange(1, MAX_CAPACITY)])
     delivery = SelectField("Where it happens", choices=choices(OFFER_DELIVERY))
-    max_km = DecimalField("How far it travels (km)", places=1, validators=[InputRequired()],
+    max_km = DecimalField("How far it travels (km)", places=1,
+                          validators=[InputRequired(), InRange(0, MAX_KM)],
                           description="How far you will travel, or pupils may come from.")
     audience = SelectField("Audience", choices=choices(SCHOOL_GENDERS, {
         "mixed": "Any pupils", "girls": "Girls only", "boys": "Boys only"}))
     earliest = DateField("Available from", validators=[InputRequired()])
     latest = DateField("Available until", validators=[InputRequired()])
-    postcode = StringField("Postcode where it happens", validators=[Optional(), Length(max=16)],
+    postcode = StringField("Postcode where it happens",
+                           validators=[Optional(), MaxLength(POSTCODE_TYPED)],
                            description="Leave blank to use your organisation's postcode.")

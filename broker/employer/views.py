@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from flask import (
-    Blueprint,
-    abort,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
@@ -21,7 +12,7 @@ from broker.auth.access import get_or_404, role_guard
 from broker.calendarpages import register_calendar_pages
 from broker.employer.forms import OfferForm, ProfileForm
 from broker.extensions import db
-from broker.formutil import show_service_error
+from broker.formutil import id_arg, school_year_arg, this_school_year
 from broker.matchpages import (
     VISIBLE_MATCH_STATUSES,
     FeedbackForm,
@@ -40,7 +31,7 @@ from broker.models import (
 )
 from broker.pagination import paginate
 from broker.services import calendar, figures, impact, matches, offers, profiles, vetting
-from broker.services.errors import ServiceError
+from broker.web import redirect_on_refusal
 
 bp = Blueprint("employer", __name__)
 
@@ -73,10 +64,6 @@ def _own_offer(offer_id: int) -> Offer:
 
 def _own_match(match_id: int) -> Match:
     return get_or_404(Match, match_id, lambda m: m.offer.employer_id == current_user.employer_id)
-
-
-def _int_arg(name: str) -> int | None:
-    return request.args.get(name, type=int)
 
 
 @bp.get("/")
@@ -127,7 +114,6 @@ def dashboard():
 def profile():
     employer = _employer()
     form = ProfileForm(obj=employer)
-    status = 200
     if form.validate_on_submit():
         data = profiles.EmployerProfile(
             name=form.name.data,
@@ -143,23 +129,15 @@ def profile():
             insurance_expires_on=form.insurance_expires_on.data,
             risk_assessment_on=form.risk_assessment_on.data,
         )
-        try:
-            profiles.update_employer_profile(employer, data, by=current_user, today=_today())
-        except ServiceError as exc:
-            show_service_error(form, exc)
-            status = 400
-        else:
-            db.session.commit()
-            flash("Your organisation's profile is saved.", "success")
-            return redirect(url_for("employer.profile"))
-    elif form.is_submitted():
-        status = 400
+        profiles.update_employer_profile(employer, data, by=current_user, today=_today())
+        flash("Your organisation's profile is saved.", "success")
+        return redirect(url_for("employer.profile"))
     return render_template(
         "employer/profile.html", form=form, employer=employer,
         vetting_items=vetting.vetting_items(employer, _today()),
         requirements=vetting.REQUIREMENTS,
         risk_days=vetting.RISK_ASSESSMENT_VALID_DAYS,
-    ), status
+    ), form.status
 
 
 @bp.get("/offers")
@@ -169,7 +147,7 @@ def offer_list():
     sort = request.args.get("sort", "newest")
     page = paginate(
         offers.offers_query(_employer(), status=status, type=type_, sort=sort),
-        page=_int_arg("page") or 1,
+        page=id_arg("page") or 1,
         per_page=current_app.config["PAGE_SIZE"],
     )
     held = offers.pupils_held_by_offer([o.id for o in page.items])
@@ -209,25 +187,14 @@ def offer_new():
         form.sector.data = employer.sector
         form.max_km.data = 25
         form.year_min.data, form.year_max.data = 8, 13
-    status = 200
     if form.validate_on_submit():
-        try:
-            offer = offers.create_offer(
-                employer, _offer_data(form), by=current_user, today=_today()
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-            status = 400
-        else:
-            db.session.commit()
-            flash("Your offer is open for matching.", "success")
-            return redirect(url_for("employer.offer_detail", offer_id=offer.id))
-    elif form.is_submitted():
-        status = 400
-    return render_template("employer/offer_form.html", form=form, offer=None), status
+        offer = offers.create_offer(employer, _offer_data(form), by=current_user, today=_today())
+        flash("Your offer is open for matching.", "success")
+        return redirect(url_for("employer.offer_detail", offer_id=offer.id))
+    return render_template("employer/offer_form.html", form=form, offer=None), form.status
 
 
-@bp.get("/offers/<int:offer_id>")
+@bp.get("/offers/<id:offer_id>")
 def offer_detail(offer_id: int):
     offer = _own_offer(offer_id)
     held = matches.offer_pupils_held(offer)
@@ -237,44 +204,27 @@ def offer_detail(offer_id: int):
     )
 
 
-@bp.route("/offers/<int:offer_id>/edit", methods=["GET", "POST"])
+@bp.route("/offers/<id:offer_id>/edit", methods=["GET", "POST"])
 def offer_edit(offer_id: int):
     offer = _own_offer(offer_id)
     form = OfferForm(obj=offer)
-    status = 200
     if form.validate_on_submit():
-        try:
-            saved = offers.update_offer(
-                offer, _offer_data(form), by=current_user, today=_today()
-            )
-        except ServiceError as exc:
-            show_service_error(form, exc)
-            status = 400
-        else:
-            db.session.commit()
-            flash(saved.message, "success")
-            return redirect(url_for("employer.offer_detail", offer_id=offer.id))
-    elif form.is_submitted():
-        status = 400
-    return render_template("employer/offer_form.html", form=form, offer=offer), status
+        saved = offers.update_offer(offer, _offer_data(form), by=current_user, today=_today())
+        flash(saved.message, "success")
+        return redirect(url_for("employer.offer_detail", offer_id=offer.id))
+    return render_template("employer/offer_form.html", form=form, offer=offer), form.status
 
 
 def _offer_action(offer_id: int, action, done: str):
     offer = _own_offer(offer_id)
-    form = ReasonForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        result = action(offer)
-    except ServiceError as exc:
-        show_service_error(None, exc)
-        return redirect(url_for("employer.offer_detail", offer_id=offer.id))
-    db.session.commit()
+    ReasonForm().validate_or_400()
+    result = action(offer)
     flash(done, "success")
     return redirect(url_for("employer.offer_detail", offer_id=result.id))
 
 
-@bp.post("/offers/<int:offer_id>/pause")
+@bp.post("/offers/<id:offer_id>/pause")
+@redirect_on_refusal("employer.offer_detail")
 def offer_pause(offer_id: int):
     return _offer_action(
         offer_id, lambda o: offers.pause_offer(o, by=current_user),
@@ -282,7 +232,8 @@ def offer_pause(offer_id: int):
     )
 
 
-@bp.post("/offers/<int:offer_id>/reopen")
+@bp.post("/offers/<id:offer_id>/reopen")
+@redirect_on_refusal("employer.offer_detail")
 def offer_reopen(offer_id: int):
     return _offer_action(
         offer_id, lambda o: offers.reopen_offer(o, by=current_user, today=_today()),
@@ -290,14 +241,16 @@ def offer_reopen(offer_id: int):
     )
 
 
-@bp.post("/offers/<int:offer_id>/close")
+@bp.post("/offers/<id:offer_id>/close")
+@redirect_on_refusal("employer.offer_detail")
 def offer_close(offer_id: int):
     return _offer_action(
         offer_id, lambda o: offers.close_offer(o, by=current_user), "Offer closed.",
     )
 
 
-@bp.post("/offers/<int:offer_id>/copy")
+@bp.post("/offers/<id:offer_id>/copy")
+@redirect_on_refusal("employer.offer_detail")
 def offer_copy(offer_id: int):
     return _offer_action(
         offer_id, lambda o: offers.copy_offer(o, by=current_user, today=_today()),
@@ -319,7 +272,7 @@ def _matches_query(employer: Employer, status: str, type_: str, sort: str):
             contains_eager(Match.request).contains_eager(EncounterRequest.school),
         )
     )
-    offer_id = _int_arg("offer")
+    offer_id = id_arg("offer")
     if offer_id:
         query = query.where(Match.offer_id == offer_id)
     return filter_matches(query, status=status, type_=type_, sorts=MATCH_SORTS, sort=sort)
@@ -332,7 +285,7 @@ def match_list():
     sort = request.args.get("sort", "newest")
     page = paginate(
         _matches_query(_employer(), status, type_, sort),
-        page=_int_arg("page") or 1,
+        page=id_arg("page") or 1,
         per_page=current_app.config["PAGE_SIZE"],
     )
     return render_template(
@@ -350,11 +303,11 @@ register_match_pages(
 @bp.get("/impact")
 def impact_page():
     employer = _employer()
-    year = _int_arg("year")
+    year = school_year_arg()  # none (or none that dates can hold): all time
     return render_template(
         "employer/impact.html", employer=employer, year=year,
         impact=impact.employer_impact(employer, year=year),
-        this_year=clock.school_year_of(_today()),
+        this_year=this_school_year(),
         threshold=impact.DISADVANTAGED_FSM_PCT,
         rural_neighbours=impact.RURAL_MAX_NEIGHBOURS,
         rural_km=impact.RURAL_RADIUS_KM,

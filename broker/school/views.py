@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from flask import (
-    Blueprint,
-    abort,
-    current_app,
-    flash,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
@@ -20,7 +11,7 @@ from broker import clock
 from broker.auth.access import get_or_404, role_guard
 from broker.calendarpages import register_calendar_pages
 from broker.extensions import db
-from broker.formutil import show_service_error
+from broker.formutil import EmptyForm, id_arg, int_arg, this_school_year
 from broker.matchpages import (
     VISIBLE_MATCH_STATUSES,
     ReasonForm,
@@ -41,7 +32,7 @@ from broker.models import (
 from broker.pagination import paginate
 from broker.school.forms import BlackoutForm, RequestForm, SchoolProfileForm, YearGroupsForm
 from broker.services import calendar, figures, impact, matches, profiles, requests
-from broker.services.errors import ServiceError
+from broker.web import redirect_on_refusal
 
 bp = Blueprint("school", __name__)
 
@@ -76,10 +67,6 @@ def _own_request(request_id: int) -> EncounterRequest:
 
 def _own_match(match_id: int) -> Match:
     return get_or_404(Match, match_id, lambda m: m.request.school_id == current_user.school_id)
-
-
-def _int_arg(name: str) -> int | None:
-    return request.args.get(name, type=int)
 
 
 @bp.get("/")
@@ -130,7 +117,6 @@ def _profile_page(status: int = 200, **forms):
     return render_template(
         "school/profile.html", school=school, form=form, years_form=years_form,
         blackout_form=forms.get("blackout_form") or BlackoutForm(formdata=None),
-        delete_form=ReasonForm(formdata=None),
     ), status
 
 
@@ -144,7 +130,7 @@ def profile_save():
     school = _school()
     form = SchoolProfileForm()
     if not form.validate_on_submit():
-        return _profile_page(400, form=form)
+        return _profile_page(form.status, form=form)
     data = profiles.SchoolProfile(
         postcode=form.postcode.data,
         gender=form.gender.data,
@@ -155,12 +141,7 @@ def profile_save():
         careers_leader_phone=form.careers_leader_phone.data or "",
         sen_profile=list(form.sen_profile.data or []),
     )
-    try:
-        profiles.update_school_profile(school, data, by=current_user)
-    except ServiceError as exc:
-        show_service_error(form, exc)
-        return _profile_page(400, form=form)
-    db.session.commit()
+    profiles.update_school_profile(school, data, by=current_user)
     flash("Your school's profile is saved.", "success")
     return redirect(url_for("school.profile"))
 
@@ -169,14 +150,9 @@ def profile_save():
 def year_groups_save():
     form = YearGroupsForm()
     if not form.validate_on_submit():
-        return _profile_page(400, years_form=form)
+        return _profile_page(form.status, years_form=form)
     counts = {y: getattr(form, f"y{y}").data for y in profiles.YEAR_GROUPS}
-    try:
-        profiles.set_year_groups(_school(), counts, by=current_user)
-    except ServiceError as exc:
-        show_service_error(form, exc)
-        return _profile_page(400, years_form=form)
-    db.session.commit()
+    profiles.set_year_groups(_school(), counts, by=current_user)
     flash("Pupils per year group saved.", "success")
     return redirect(url_for("school.profile") + "#year-groups")
 
@@ -185,29 +161,23 @@ def year_groups_save():
 def blackout_add():
     form = BlackoutForm()
     if not form.validate_on_submit():
-        return _profile_page(400, blackout_form=form)
-    try:
-        profiles.add_blackout(
-            _school(), starts_on=form.starts_on.data, ends_on=form.ends_on.data,
-            reason=form.reason.data, by=current_user,
-        )
-    except ServiceError as exc:
-        show_service_error(form, exc)
-        return _profile_page(400, blackout_form=form)
-    db.session.commit()
+        return _profile_page(form.status, blackout_form=form)
+    profiles.add_blackout(
+        _school(), starts_on=form.starts_on.data, ends_on=form.ends_on.data,
+        reason=form.reason.data, by=current_user,
+    )
     flash("Dates to avoid added; the matcher will not propose encounters on them.", "success")
     return redirect(url_for("school.profile") + "#avoid")
 
 
-@bp.post("/profile/blackouts/<int:blackout_id>/delete")
+@bp.post("/profile/blackouts/<id:blackout_id>/delete")
+@redirect_on_refusal(lambda blackout_id: url_for("school.profile") + "#avoid")
 def blackout_delete(blackout_id: int):
     blackout = get_or_404(
         SchoolBlackout, blackout_id, lambda b: b.school_id == current_user.school_id
     )
-    if not ReasonForm().validate_on_submit():
-        abort(400)
+    EmptyForm().validate_or_400()
     profiles.remove_blackout(blackout, by=current_user)
-    db.session.commit()
     flash("Dates removed.", "success")
     return redirect(url_for("school.profile") + "#avoid")
 
@@ -216,11 +186,11 @@ def blackout_delete(blackout_id: int):
 def request_list():
     status = request.args.get("status", "")
     type_ = request.args.get("type", "")
-    year = _int_arg("year")
+    year = int_arg("year")
     sort = request.args.get("sort", "newest")
     page = paginate(
         requests.requests_query(_school(), status=status, type=type_, year=year, sort=sort),
-        page=_int_arg("page") or 1,
+        page=id_arg("page") or 1,
         per_page=current_app.config["PAGE_SIZE"],
     )
     held = requests.pupils_held_by_request([r.id for r in page.items])
@@ -250,57 +220,33 @@ def request_new():
     form = RequestForm()
     if request.method == "GET":
         form.sen_needs.data = list(school.sen_profile or [])
-    status = 200
     if form.validate_on_submit():
-        try:
-            requests.create_request(school, _request_data(form), by=current_user,
-                                    today=_today())
-        except ServiceError as exc:
-            show_service_error(form, exc)
-            status = 400
-        else:
-            db.session.commit()
-            flash("Request saved: the matcher will look for an employer tonight.", "success")
-            return redirect(url_for("school.request_list"))
-    elif form.is_submitted():
-        status = 400
-    return render_template("school/request_form.html", form=form, req=None, held=0), status
+        requests.create_request(school, _request_data(form), by=current_user, today=_today())
+        flash("Request saved: the matcher will look for an employer tonight.", "success")
+        return redirect(url_for("school.request_list"))
+    return render_template("school/request_form.html", form=form, req=None, held=0), form.status
 
 
-@bp.route("/requests/<int:request_id>/edit", methods=["GET", "POST"])
+@bp.route("/requests/<id:request_id>/edit", methods=["GET", "POST"])
 def request_edit(request_id: int):
     req = _own_request(request_id)
     form = RequestForm(obj=req)
-    status = 200
     if form.validate_on_submit():
-        try:
-            saved = requests.update_request(req, _request_data(form), by=current_user)
-        except ServiceError as exc:
-            show_service_error(form, exc)
-            status = 400
-        else:
-            db.session.commit()
-            flash(saved.message, "success")
-            return redirect(url_for("school.request_list"))
-    elif form.is_submitted():
-        status = 400
+        saved = requests.update_request(req, _request_data(form), by=current_user)
+        flash(saved.message, "success")
+        return redirect(url_for("school.request_list"))
     held = matches.request_pupils_held(req)
     return render_template("school/request_form.html", form=form, req=req, held=held,
-                           withdraw_form=ReasonForm(formdata=None)), status
+                           withdraw_form=ReasonForm(formdata=None)), form.status
 
 
-@bp.post("/requests/<int:request_id>/withdraw")
+@bp.post("/requests/<id:request_id>/withdraw")
+@redirect_on_refusal("school.request_edit")
 def request_withdraw(request_id: int):
     req = _own_request(request_id)
     form = ReasonForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        requests.withdraw_request(req, by=current_user, reason=form.reason.data or "")
-    except ServiceError as exc:
-        show_service_error(None, exc)
-        return redirect(url_for("school.request_edit", request_id=req.id))
-    db.session.commit()
+    form.validate_or_400()
+    requests.withdraw_request(req, by=current_user, reason=form.reason.data or "")
     flash("Request withdrawn.", "success")
     return redirect(url_for("school.request_list"))
 
@@ -329,11 +275,11 @@ def _matches_query(school: School, status: str, type_: str, year: int | None, so
 def match_list():
     status = request.args.get("status", "")
     type_ = request.args.get("type", "")
-    year = _int_arg("year")
+    year = int_arg("year")
     sort = request.args.get("sort", "newest")
     page = paginate(
         _matches_query(_school(), status, type_, year, sort),
-        page=_int_arg("page") or 1,
+        page=id_arg("page") or 1,
         per_page=current_app.config["PAGE_SIZE"],
     )
     return render_template(
@@ -349,8 +295,8 @@ register_match_pages(
 
 
 def _year() -> int:
-    year = _int_arg("year")
-    this_year = clock.school_year_of(_today())
+    year = int_arg("year")
+    this_year = this_school_year()
     if year is None or not this_year - 10 <= year <= this_year + 2:
         return this_year
     return year

@@ -277,9 +277,15 @@ def _next_year(day: date) -> date:
 
 def copy_offer(offer: Offer, *, by: User, today: date) -> Offer:
     """Copy an offer (typically last year's) with its dates a year on, as a new open offer."""
-    earliest, latest = _next_year(offer.earliest), _next_year(offer.latest)
-    while latest < today:
-        earliest, latest = _next_year(earliest), _next_year(latest)
+    try:
+        earliest, latest = _next_year(offer.earliest), _next_year(offer.latest)
+        while latest < today:
+            earliest, latest = _next_year(earliest), _next_year(latest)
+    except ValueError:  # beyond 9999-12-31
+        raise ServiceError(
+            "Dates: this offer runs too far ahead to copy a year on; post a new offer instead.",
+            field="latest",
+        ) from None
     data = replace(OfferData.from_offer(offer), earliest=earliest, latest=latest)
     copy = create_offer(offer.employer, data, by=by, today=today)
     copy.copied_from_id = offer.id

@@ -153,7 +153,8 @@ def test_hand_match_uses_the_engine_rules(client, auth, world, make_offer, make_
         "/coordinator/hand-match",
         {"request_id": world["req"].id, "offer_id": far.id, "pupils": 10},
     )
-    assert response.status_code == 200
+    # Refused like any invalid form: the page again, with the reason, as a 400.
+    assert response.status_code == 400
     assert "cannot serve this request under the matching rules" in response.get_data(as_text=True)
     response = _post(
         client,

@@ -112,9 +112,9 @@ def test_create_offer_through_the_page(client, me, employer):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"capacity": "0"}, "Capacity must be at least 1"),
+        ({"capacity": "0"}, "Capacity (pupils in total): give a number from 1 to 100,000"),
         ({"year_min": "12", "year_max": "9"}, "Year groups: the youngest"),
-        ({"year_min": "5"}, "Year groups must be between 7 and 13"),
+        ({"year_min": "5"}, "Youngest year group: give a number from 7 to 13"),
         ({"earliest": (TODAY + timedelta(days=60)).isoformat(),
           "latest": (TODAY + timedelta(days=30)).isoformat()}, "Dates: the last available"),
         ({"postcode": "ZZ99 9ZZ"}, "Postcode:"),

@@ -66,7 +66,7 @@ def test_profile_corrections_are_saved_and_postcode_regeocoded(client, me, schoo
     [
         ({"postcode": "ZZ99 9ZZ"}, "Postcode:"),
         ({"postcode": "nonsense"}, "not a valid UK postcode"),
-        ({"fsm_pct": "140"}, "Number must be between 0 and 100"),
+        ({"fsm_pct": "140"}, "free school meals (%): give a number from 0 to 100"),
         ({"careers_leader_email": "not-an-email"}, "Invalid email address"),
     ],
 )
@@ -125,9 +125,9 @@ def test_create_request_through_the_page(client, me, school):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"pupils": "0"}, "Pupils must be at least 1"),
+        ({"pupils": "0"}, "Pupils: give a number from 1 to 2,000"),
         ({"pupils": "200"}, "year 10 has 150 pupils"),
-        ({"year_group": "6"}, "Year group must be between 7 and 13"),
+        ({"year_group": "6"}, "Year group: give a number from 7 to 13"),
         ({"earliest": (TODAY + timedelta(days=50)).isoformat(),
           "latest": (TODAY + timedelta(days=10)).isoformat()}, "Window: the last date"),
         ({"earliest": ""}, "This field is required"),

@@ -201,6 +201,16 @@ BAD = {
     "unknown locked offer": ("locked", lambda: replace(LOCKED, 2, "offer_id", "O7"), 2, "offer_id"),
     "locked beyond capacity": ("locked", lambda: LOCKED + [["R1", "O1", "9"]], 3, "pupils"),
     "bad gender": ("schools", lambda: replace(SCHOOLS, 2, "gender", "other"), 2, "gender"),
+    # Numbers of 2**63 and more once overflowed numpy's int64 with a traceback.
+    "huge capacity": ("offers", lambda: replace(OFFERS, 2, "capacity", str(2**63)), 2, "capacity"),
+    "huge pupils": ("requests", lambda: replace(REQUESTS, 3, "pupils", str(2**64)), 3, "pupils"),
+    "huge encounters": (
+        "schools",
+        lambda: replace(SCHOOLS, 2, "encounters_so_far", str(2**63)),
+        2,
+        "encounters_so_far",
+    ),
+    "huge locked pupils": ("locked", lambda: replace(LOCKED, 2, "pupils", str(2**63)), 2, "pupils"),
     "bad audience": (
         "offers",
         lambda: [OFFERS[0] + ["audience"], OFFERS[1] + ["men"], OFFERS[2] + ["mixed"]],
@@ -220,3 +230,17 @@ def test_bad_input_exits_2_naming_file_line_field_and_writes_nothing(case, tmp_p
     assert not (tmp_path / "matches.csv").exists()
     assert not (tmp_path / "report.json").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("which", ["--out", "--report"])
+def test_output_in_a_missing_folder_exits_2_naming_it_and_writes_nothing(which, tmp_path, capsys):
+    paths = files(tmp_path)
+    argv = args(paths, tmp_path)
+    target = tmp_path / "no-such-folder" / "out.file"
+    argv[argv.index(which) + 1] = str(target)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and "does not exist" in err and "Traceback" not in err, err
+    assert not (tmp_path / "matches.csv").exists()
+    assert not (tmp_path / "report.json").exists()
+    assert not [p for p in tmp_path.rglob("*.tmp")]
