@@ -112,7 +112,7 @@ def _uk_time(at: datetime) -> datetime:
 @bp.get("/audit")
 def audit_log():
     filters = audit.AuditFilters.from_args(request.args)
-    page = paginate(audit.log_query(filters), page=request.args.get("page", 1, type=int), rows=True)
+    page = paginate(audit.log_query(filters), page=id_arg("page") or 1, rows=True)
     page.items = [(entry, email, _uk_time(entry.at)) for entry, email in page.items]
     actions, object_types = audit.known_values()
     return render_template(

@@ -4,19 +4,17 @@ They check shape; the rules (password strength, who owns which address) live in
 ``broker.services.accounts``.
 """
 
-from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
-    IntegerField,
     PasswordField,
     SelectField,
     SelectMultipleField,
     StringField,
     widgets,
 )
-from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
-from broker.formutil import choices
+from broker.formutil import Form, InRange, IntegerField, MaxLength, choices
 from broker.models import EMPLOYER_KINDS
 from broker.services.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 
@@ -37,6 +35,7 @@ def _new_password(label: str = "Password") -> PasswordField:
                 message=f"Choose a password of {MIN_PASSWORD_LENGTH} to "
                 f"{MAX_PASSWORD_LENGTH} characters.",
             ),
+            MaxLength(MAX_PASSWORD_LENGTH),
         ],
         description=PASSWORD_HINT,
     )
@@ -44,67 +43,71 @@ def _new_password(label: str = "Password") -> PasswordField:
 
 def _repeat(label: str = "Repeat password") -> PasswordField:
     return PasswordField(
-        label, validators=[DataRequired(), EqualTo("password", "The passwords differ.")]
+        label, validators=[
+            DataRequired(),
+            MaxLength(MAX_PASSWORD_LENGTH),
+            EqualTo("password", "The passwords differ."),
+        ]
     )
 
 
-class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+class LoginForm(Form):
+    email = EmailField("Email", validators=[DataRequired(), Email(), MaxLength(254)])
+    password = PasswordField("Password", validators=[DataRequired(), MaxLength(1000)])
 
 
-class _NewLogin(FlaskForm):
-    name = StringField("Your name", validators=[DataRequired(), Length(max=120)])
-    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
-    phone = StringField("Phone", validators=[Optional(), Length(max=40)])
+class _NewLogin(Form):
+    name = StringField("Your name", validators=[DataRequired(), MaxLength(120)])
+    email = EmailField("Email", validators=[DataRequired(), Email(), MaxLength(254)])
+    phone = StringField("Phone", validators=[Optional(), MaxLength(40)])
     password = _new_password()
     confirm = _repeat()
 
 
 class EmployerRegistrationForm(_NewLogin):
-    organisation = StringField("Organisation", validators=[DataRequired(), Length(max=200)])
+    organisation = StringField("Organisation", validators=[DataRequired(), MaxLength(200)])
     kind = SelectField("Kind of organisation", choices=choices(EMPLOYER_KINDS))
     sector = StringField(
-        "Sector", validators=[DataRequired(), Length(max=80)], description="e.g. engineering"
+        "Sector", validators=[DataRequired(), MaxLength(80)], description="e.g. engineering"
     )
-    postcode = StringField("Postcode", validators=[DataRequired(), Length(max=10)])
+    postcode = StringField("Postcode", validators=[DataRequired(), MaxLength(10)])
 
 
 class SchoolRegistrationForm(_NewLogin):
     urn = IntegerField(
         "School URN",
-        validators=[DataRequired(), NumberRange(min=100000, max=999999)],
+        validators=[DataRequired(), InRange(100000, 999999)],
         description="Your school's six-digit unique reference number from GIAS.",
     )
 
 
-class ForgotPasswordForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+class ForgotPasswordForm(Form):
+    email = EmailField("Email", validators=[DataRequired(), Email(), MaxLength(254)])
 
 
-class ResetPasswordForm(FlaskForm):
+class ResetPasswordForm(Form):
     password = _new_password("New password")
     confirm = _repeat("Repeat the new password")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(Form):
     current_password = PasswordField(
-        "Current password", validators=[DataRequired(), Length(max=1000)]
+        "Current password", validators=[DataRequired(), MaxLength(1000)]
     )
     password = _new_password("New password")
     confirm = _repeat("Repeat the new password")
 
 
-class ChangeEmailForm(FlaskForm):
+class ChangeEmailForm(Form):
     email = EmailField(
         "New email address",
-        validators=[DataRequired(), Email(), Length(max=254)],
+        validators=[DataRequired(), Email(), MaxLength(254)],
         description="We email a link to the new address; the change happens when you follow it.",
     )
-    password = PasswordField("Current password", validators=[DataRequired(), Length(max=1000)])
+    password = PasswordField("Current password", validators=[DataRequired(), MaxLength(1000)])
 
 
-class EmailPreferencesForm(FlaskForm):
+class EmailPreferencesForm(Form):
     """Which kinds of email to get; the view fills the choices for the person's role."""
 
     wanted = SelectMultipleField(

@@ -4,11 +4,12 @@ account page (password, email address, email preferences).
 Every page here answers the same whether or not an email address has an account (see
 ``broker.services.accounts``); sign-in, registration and reset are rate limited
 (``broker.auth.ratelimits``); sessions end as ``broker.auth.sessions`` describes.
+
+Posts are committed by ``broker.web`` like every other view; the two links followed from an
+email (confirming an address) change state on a GET, so they commit themselves.
 """
 
 from __future__ import annotations
-
-from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -26,7 +27,7 @@ from broker.auth.forms import (
     SchoolRegistrationForm,
 )
 from broker.extensions import db
-from broker.formutil import show_service_error
+from broker.formutil import Form, safe_next
 from broker.services import accounts
 from broker.services.errors import ServiceError
 from broker.services.notify import kinds_for
@@ -41,11 +42,14 @@ def _me():
     return current_user._get_current_object()  # type: ignore[attr-defined]
 
 
-def _safe_next(target: str | None) -> str:
-    # Only same-site paths: an absolute URL in ?next= would make us an open redirect.
-    if target and not urlsplit(target).netloc and target.startswith("/"):
-        return target
-    return url_for("index")
+def _show(form: Form, exc: ServiceError) -> None:
+    """Roll back what the refused service did and show its message beside its field.
+
+    Views here handle refusals themselves (``broker.web`` would otherwise redirect): some
+    writes must stand whatever the answer, such as a failed sign-in's audit entry.
+    """
+    db.session.rollback()
+    form.show_refusal(exc)
 
 
 # --------------------------------------------------------------------------- sign in and out
@@ -60,13 +64,11 @@ def login():
         try:
             user = accounts.sign_in(form.email.data, form.password.data, ip=request.remote_addr)
         except accounts.EmailNotConfirmed as exc:
-            db.session.commit()
-            flash(exc.message, "error")
+            flash(exc.message, "error")  # answered 200: the new link's email is committed
         else:
-            db.session.commit()
             if user is not None:
                 sessions.start(user)
-                return redirect(_safe_next(request.args.get("next")))
+                return redirect(safe_next(request.args.get("next"), "index"))
             setattr(g, ratelimits.PASSWORD_WRONG, True)
             flash("Email or password not recognised.", "error")
     elif form.is_submitted():
@@ -78,7 +80,6 @@ def login():
 def logout():
     if current_user.is_authenticated:
         accounts.sign_out(_me(), ip=request.remote_addr)
-        db.session.commit()
     sessions.end()
     flash("You have signed out.", "info")
     return redirect(url_for("auth.login"))
@@ -91,10 +92,9 @@ def _register(form, make_registration, service, title: str):
         try:
             service(make_registration(form))
         except ServiceError as exc:
-            show_service_error(form, exc)
+            _show(form, exc)
             status = 400
         else:
-            db.session.commit()
             # The same answer whether the address was new or already had an account.
             return redirect(url_for("auth.check_email", sent="confirm"))
     elif form.is_submitted():
@@ -164,7 +164,6 @@ def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         accounts.request_password_reset(form.email.data, ip=request.remote_addr)
-        db.session.commit()
         return redirect(url_for("auth.check_email", sent="reset"))
     return render_template("auth/forgot.html", form=form), 400 if form.errors else 200
 
@@ -180,9 +179,8 @@ def reset_password(token: str):
         try:
             accounts.reset_password(token, form.password.data)
         except ServiceError as exc:
-            show_service_error(form, exc)
+            _show(form, exc)
         else:
-            db.session.commit()
             sessions.end()
             flash("Your password is changed. Sign in with it now.", "success")
             return redirect(url_for("auth.login"))
@@ -218,7 +216,7 @@ def account():
 def _refused(form, exc: ServiceError, **forms):
     if isinstance(exc, accounts.WrongPassword):
         setattr(g, ratelimits.PASSWORD_WRONG, True)
-    show_service_error(form, exc)
+    _show(form, exc)
     return _account_page(400, **forms)
 
 
@@ -233,7 +231,6 @@ def change_password():
         accounts.change_password(_me(), form.current_password.data, form.password.data)
     except ServiceError as exc:
         return _refused(form, exc, password_form=form)
-    db.session.commit()
     # Every other session has ended; this one goes on under the new session version.
     sessions.start(_me())
     flash("Your password is changed. You are signed out everywhere else.", "success")
@@ -251,7 +248,6 @@ def change_email():
         accounts.request_email_change(_me(), form.password.data, form.email.data)
     except ServiceError as exc:
         return _refused(form, exc, email_form=form)
-    db.session.commit()
     flash(
         f"We have emailed a link to {form.email.data.strip().lower()}. Your address changes "
         "when you follow it; until then, sign in with your current one.",
@@ -281,8 +277,7 @@ def email_preferences():
     try:
         accounts.set_email_preferences(_me(), set(form.wanted.data), by=_me())
     except ServiceError as exc:
-        show_service_error(form, exc)
+        _show(form, exc)
         return _account_page(400, preferences_form=form)
-    db.session.commit()
     flash("Your email preferences are saved.", "success")
     return redirect(url_for("auth.account"))

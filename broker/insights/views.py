@@ -23,8 +23,8 @@ from sqlalchemy import select
 from broker import clock
 from broker.auth.access import can_see_school, get_or_404, role_guard
 from broker.extensions import db
+from broker.formutil import EmptyForm, id_arg
 from broker.insights import pages, svg
-from broker.insights.forms import RefreshForm
 from broker.models import ENCOUNTER_TYPES, Area, EncounterRequest, Match, Offer, School
 from broker.services import coverage, exports, fairness, insights
 from broker.services.errors import NotAllowed
@@ -80,7 +80,7 @@ bp.add_app_template_global(svg.line_chart, "line_chart")
 
 
 def _scope() -> tuple[list[int] | None, int | None]:
-    area_id = request.args.get("area", type=int)
+    area_id = id_arg("area")
     try:
         return coverage.scope(current_user, area_id), area_id
     except NotAllowed:
@@ -151,7 +151,7 @@ def needs():
         kind=kind,
         types=ENCOUNTER_TYPES,
         km=insights.REACH_KM,
-        refresh_form=RefreshForm() if current_user.role == "admin" else None,
+        refresh_form=EmptyForm() if current_user.role == "admin" else None,
     )
 
 
@@ -189,7 +189,7 @@ def charts():
     )
 
 
-@bp.get("/schools/<int:school_id>")
+@bp.get("/schools/<id:school_id>")
 def school(school_id: int):
     found = get_or_404(School, school_id, lambda s: can_see_school(current_user, s))
     today = clock.today()
@@ -299,10 +299,8 @@ def employer_needs():
 @bp.post("/refresh")
 def refresh():
     """Recompute the insights now (admins; the nightly match does it every night)."""
-    if not RefreshForm().validate_on_submit():
-        abort(400)
+    EmptyForm().validate_or_400()
     snapshot = insights.refresh_insights(clock.now())
-    db.session.commit()
     flash(
         f"Insights recomputed in {snapshot.seconds:.1f} s: {len(snapshot.gains)} suggestions.",
         "success",

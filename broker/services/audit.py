@@ -86,14 +86,22 @@ class AuditFilters:
             except (TypeError, ValueError):
                 return None
 
+        def bounded(value: Any, low: Any, high: Any) -> Any:
+            # Out of range is no filter, not a database error (ids are 32-bit; the dates
+            # are those the forms accept, so "the day after" never overflows).
+            return value if value is not None and low <= value <= high else None
+
         return cls(
             action=parsed("action", str),
             user=parsed("user", str),
             object_type=parsed("object_type", str),
-            object_id=parsed("object_id", int),
-            date_from=parsed("date_from", date.fromisoformat),
-            date_to=parsed("date_to", date.fromisoformat),
+            object_id=bounded(parsed("object_id", int), 1, 2**31 - 1),
+            date_from=bounded(parsed("date_from", date.fromisoformat), *_DATES),
+            date_to=bounded(parsed("date_to", date.fromisoformat), *_DATES),
         )
+
+
+_DATES = (date(2000, 1, 1), date(2099, 12, 31))
 
 
 def _start_of(day: date) -> datetime:

@@ -261,6 +261,7 @@ def test_text_one_beyond_its_column_is_refused(client, as_school, school):
 
 def _form_classes() -> list[type[formutil.Form]]:
     import broker.admin.forms  # noqa: F401 - each blueprint's forms register as subclasses
+    import broker.auth.forms  # noqa: F401
     import broker.coordinator.forms  # noqa: F401
     import broker.employer.forms  # noqa: F401
     import broker.matchpages  # noqa: F401

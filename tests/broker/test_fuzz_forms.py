@@ -356,7 +356,8 @@ def _get(world: World, rule: Rule) -> None:
 
 QUERY_NAMES = ["year", "page", "offer", "area", "run", "status", "type", "sort", "school",
                "min_score", "request_id", "offer_id", "cold_page", "schools_page", "offers_page",
-               "role", "next"]
+               "role", "next", "object_id", "date_from", "date_to", "user", "action",
+               "object_type"]
 
 
 @pytest.mark.parametrize("role", ROLES)
