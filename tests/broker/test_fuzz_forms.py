@@ -39,7 +39,7 @@ from broker.extensions import db
 from broker.models import Encounter, SchoolBlackout, User
 from config import TestConfig
 from tests.conftest import PASSWORD, AuthActions, csrf_token_from
-from tests.frozen import days
+from tests.frozen import NOW, days
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 FUZZ = settings(
@@ -147,7 +147,7 @@ def _signed_in(app: Flask, user) -> tuple[FlaskClient, str]:
 
 
 def _user(**values: Any) -> User:
-    user = User(name="Fuzz", password_hash=FAST_HASH, **values)
+    user = User(name="Fuzz", password_hash=FAST_HASH, email_verified_at=NOW, **values)
     db.session.add(user)
     return user
 
