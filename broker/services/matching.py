@@ -155,38 +155,38 @@ def _offer_rows(today: date, where: Sequence[Any] = ()) -> list[Any]:
 
 def _engine_request(row: Any, pupils: int, today: date) -> engine.Request:
     return engine.Request(
-        row.id,
-        row.school_id,
-        row.type,
-        row.year_group,
-        pupils,
-        max(row.earliest, today),
-        row.latest,
-        bool(row.stem_goal),
-        bool(row.stereotype_goal),
-        frozenset(row.sen_needs or ()),
+        request_id=row.id,
+        school_id=row.school_id,
+        type=row.type,
+        year_group=row.year_group,
+        pupils=pupils,
+        earliest=max(row.earliest, today),
+        latest=row.latest,
+        stem_goal=bool(row.stem_goal),
+        stereotype_goal=bool(row.stereotype_goal),
+        sen_needs=frozenset(row.sen_needs or ()),
     )
 
 
 def _engine_offer(row: Any, capacity: int, today: date) -> engine.Offer:
     return engine.Offer(
-        row.id,
-        row.employer_id,
-        row.lat,
-        row.lon,
-        row.type,
-        capacity,
-        row.max_km,
-        row.delivery == "virtual",
-        max(row.earliest, today),
-        row.latest,
-        row.year_min,
-        row.year_max,
-        bool(row.stem),
-        bool(row.challenges_stereotype),
-        frozenset(row.sen_support or ()),
-        row.sector or "",
-        row.audience,
+        offer_id=row.id,
+        employer_id=row.employer_id,
+        lat=row.lat,
+        lon=row.lon,
+        type=row.type,
+        capacity=capacity,
+        max_km=row.max_km,
+        virtual=row.delivery == "virtual",
+        earliest=max(row.earliest, today),
+        latest=row.latest,
+        year_min=row.year_min,
+        year_max=row.year_max,
+        stem=bool(row.stem),
+        challenges_stereotype=bool(row.challenges_stereotype),
+        sen_support=frozenset(row.sen_support or ()),
+        sector=row.sector or "",
+        audience=row.audience,
     )
 
 
@@ -239,15 +239,15 @@ def _schools(
             continue
         out.append(
             engine.School(
-                row.id,
-                row.lat,
-                row.lon,
-                row.gender,
-                row.kind,
-                float(row.fsm_pct or 0.0),
-                len(encounters[row.id]) + extra.get(row.id, 0),
-                frozenset(sectors[row.id]),
-                tuple(avoid[row.id]),
+                school_id=row.id,
+                lat=row.lat,
+                lon=row.lon,
+                gender=row.gender,
+                kind=row.kind,
+                fsm_pct=float(row.fsm_pct or 0.0),
+                encounters_so_far=len(encounters[row.id]) + extra.get(row.id, 0),
+                sectors_seen=frozenset(sectors[row.id]),
+                avoid_dates=tuple(avoid[row.id]),
             )
         )
     return out
@@ -282,7 +282,7 @@ def load_inputs(today: date) -> Inputs:
     locked_requests: set[int] = set()
     for r, o, p in locked_rows:
         if r in req_rows and o in off_rows:
-            inputs.locked.append(engine.Locked(r, o, int(p)))
+            inputs.locked.append(engine.Locked(request_id=r, offer_id=o, pupils=int(p)))
             locked_requests.add(r)
         elif r in req_rows:
             req_outside[r] += int(p)
@@ -319,7 +319,15 @@ def load_inputs(today: date) -> Inputs:
 def _solve(inputs: Inputs) -> engine.Result:
     if not inputs.requests or not inputs.offers:
         locked = tuple(
-            engine.Assignment(lk.request_id, lk.offer_id, lk.pupils, 0.0, 0.0, "", {}, True)
+            engine.Assignment(
+                request_id=lk.request_id,
+                offer_id=lk.offer_id,
+                pupils=lk.pupils,
+                score=0.0,
+                km=0.0,
+                reasons="",
+                locked=True,
+            )
             for lk in inputs.locked
         )
         return engine.Result(locked, 0.0, 0.0, "optimal", {"candidates": 0.0, "solve": 0.0})
@@ -690,32 +698,32 @@ def propose_replacements(match: Match, *, by: User | None) -> list[Match]:
         return []
     if request_withdrawn:
         requests[request.id] = engine.Request(
-            request.id,
-            request.school_id,
-            request.type,
-            request.year_group,
-            1,
-            request.earliest,
-            max(request.latest, request.earliest),
-            False,
-            False,
+            request_id=request.id,
+            school_id=request.school_id,
+            type=request.type,
+            year_group=request.year_group,
+            pupils=1,
+            earliest=request.earliest,
+            latest=max(request.latest, request.earliest),
+            stem_goal=False,
+            stereotype_goal=False,
         )
     if offer_withdrawn:
         offers[offer.id] = engine.Offer(
-            offer.id,
-            offer.employer_id,
-            offer.lat,
-            offer.lon,
-            offer.type,
-            1,
-            offer.max_km,
-            offer.delivery == "virtual",
-            offer.earliest,
-            offer.latest,
-            offer.year_min,
-            offer.year_max,
-            offer.stem,
-            offer.challenges_stereotype,
+            offer_id=offer.id,
+            employer_id=offer.employer_id,
+            lat=offer.lat,
+            lon=offer.lon,
+            type=offer.type,
+            capacity=1,
+            max_km=offer.max_km,
+            virtual=offer.delivery == "virtual",
+            earliest=offer.earliest,
+            latest=offer.latest,
+            year_min=offer.year_min,
+            year_max=offer.year_max,
+            stem=offer.stem,
+            challenges_stereotype=offer.challenges_stereotype,
         )
     school_ids = {_id(r.school_id) for r in requests.values()}
     schools = _schools(school_ids, today, extra_encounters=_live_encounters(school_ids, today))

@@ -74,7 +74,9 @@ def test_locked_matches_consume_capacity_and_stay():
     schools = [school("A"), school("B")]
     requests = [request("RA", "A", 6), request("RB", "B", 10)]
     offers = [offer("O", capacity=10)]
-    result = solve(schools, requests, offers, locked=[Locked("RB", "O", 6)])
+    result = solve(
+        schools, requests, offers, locked=[Locked(request_id="RB", offer_id="O", pupils=6)]
+    )
     assert [(a.request_id, a.offer_id, a.pupils, a.locked) for a in result.assignments] == [
         ("RB", "O", 6, True),
         ("RA", "O", 4, False),
@@ -87,7 +89,7 @@ def test_locked_beyond_capacity_is_refused():
             [school("A")],
             [request("R", "A", 20)],
             [offer("O", capacity=10)],
-            locked=[Locked("R", "O", 12)],
+            locked=[Locked(request_id="R", offer_id="O", pupils=12)],
         )
 
 
