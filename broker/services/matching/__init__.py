@@ -14,7 +14,7 @@ One module per job:
   proposals at once after a cancellation or for a new offer;
 - :mod:`.checks`: :func:`pair_allowed` and :func:`alternatives_for`, for coordinators;
 - :mod:`.coldspots`: requests no current offer with places could serve;
-- :mod:`.weights`: the engine's weights from the configuration, checked at start-up.
+- :mod:`.settings`: the engine's weights from the configuration, checked at start-up.
 
 Services add and flush; the caller (a request or a job) commits.
 """
@@ -30,7 +30,7 @@ from broker.services.matching.schools import (
     engine_schools,
     offers_nearby,
 )
-from broker.services.matching.weights import check_weights, weights
+from broker.services.matching.settings import check_weights, weights
 
 __all__ = [
     "COUNTED_STATUSES",

@@ -34,7 +34,7 @@ from broker.services.matching.rows import (
     request_rows,
 )
 from broker.services.matching.schools import engine_schools
-from broker.services.matching.weights import weights
+from broker.services.matching.settings import weights
 
 __all__ = ["cold_from_result", "cold_spot_requests", "open_flags", "write_flags"]
 

@@ -33,7 +33,7 @@ from broker.services.matching.rows import (
     request_rows,
 )
 from broker.services.matching.schools import engine_schools
-from broker.services.matching.weights import weights
+from broker.services.matching.settings import weights
 
 __all__ = ["propose_for_new_offer", "propose_replacements"]
 

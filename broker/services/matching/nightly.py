@@ -47,7 +47,7 @@ from broker.services.matching.rows import (
     request_rows,
 )
 from broker.services.matching.schools import engine_schools
-from broker.services.matching.weights import weights
+from broker.services.matching.settings import weights
 from broker.services.notify import notify
 
 __all__ = ["Inputs", "load_inputs", "run_matching"]

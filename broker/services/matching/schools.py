@@ -50,7 +50,7 @@ from broker.models import (
     SchoolBlackout,
 )
 from broker.services.matching.rows import KM_PER_DEGREE, by_ids
-from broker.services.matching.weights import weights
+from broker.services.matching.settings import weights
 from broker.services.vetting import blocked_offer_clause
 from matching.problem import points_within
 
