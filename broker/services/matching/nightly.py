@@ -49,6 +49,7 @@ from broker.services.matching.rows import (
 from broker.services.matching.schools import engine_schools
 from broker.services.matching.settings import weights
 from broker.services.notify import notify
+from matching.cli import no_cyclic_gc
 
 __all__ = ["Inputs", "load_inputs", "run_matching"]
 
@@ -202,6 +203,13 @@ def run_matching(now: datetime, *, kind: str = "nightly") -> MatchRun:
     at the end and the caller commits at once, so a run is never half written and the
     write transaction is short. Proposals that did not change are not rewritten.
     """
+    # Hundreds of thousands of long-lived, acyclic objects are made here: the cyclic
+    # collector would only rescan them (about 3 of the 7 seconds of loading, nationally).
+    with no_cyclic_gc():
+        return _run(now, kind)
+
+
+def _run(now: datetime, kind: str) -> MatchRun:
     t0 = time.perf_counter()
     today = clock.local_date(now)
     inputs = load_inputs(today)
