@@ -109,7 +109,8 @@ class School:
         In-person offers with places within ``cold_spot_km`` of the school, which set its
         ``cold_spot`` term; ``None`` counts the problem's own in-person offers. A caller that
         builds a small sub-problem passes its count over every current offer, so that the
-        school is scored and explained as a full run would.
+        school is scored and explained as a full run would. Counts of ``cold_spot_offers``
+        or more all score nothing, so a caller may stop counting there.
     """
 
     school_id: Hashable

@@ -118,3 +118,25 @@ def test_encounters_this_year_are_accepted_or_delivered_requests(
     # Proposals and approvals do not make "encounters" in the reasons either.
     (built,) = adapter.engine_schools([school.id], days(0))
     assert built.encounters_reported == 2
+
+
+def test_offers_nearby_stop_counting_where_a_school_stops_being_a_cold_spot(
+    app, make_school, make_request, make_offer, make_employer, make_match
+):
+    # 55 in-person offers with places around a city school: the term ends at 50 (the
+    # default cold_spot_offers), so the page reads a few dozen offers and says 50...
+    school = make_school()
+    employer = _vetted(make_employer)
+    offers = [make_offer(employer=employer, capacity=5) for _ in range(55)]
+    point = {school.id: (school.lat, school.lon)}
+    assert adapter.offers_nearby(point, days(0)) == {school.id: 50}
+    # ...as the nightly run does when it counts them all.
+    make_request(school=school, pupils=5)
+    (built,) = adapter.load_inputs(days(0)).schools
+    assert built.offers_nearby == 50
+    # Ten of them filled by approved matches: 45 with places, counted exactly.
+    for offer in offers[:10]:
+        make_match(request=make_request(), offer=offer, pupils=5, status="approved")
+    assert adapter.offers_nearby(point, days(0)) == {school.id: 45}
+    (built,) = [s for s in adapter.load_inputs(days(0)).schools if s.school_id == school.id]
+    assert built.offers_nearby == 45

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 import matching as engine
 from broker.extensions import db
@@ -85,7 +85,8 @@ def by_ids(
         return [row for row in query(()) if getattr(row, name) in keep]
     out: list[Any] = []
     for chunk in chunks(wanted):
-        out.extend(query((column.in_(chunk),)))
+        # One expanding parameter: SQLAlchemy then does not coerce the ids one by one.
+        out.extend(query((column.in_(bindparam("ids", list(chunk), expanding=True)),)))
     return out
 
 

@@ -13,7 +13,8 @@ figures whichever sub-problem a page loads. What is counted, in plain words:
 - **In-person offers with places within reach** (:func:`offers_nearby`, the cold spot
   term): open, vetted, in-person offers of any type whose window has not ended and that
   have places left after approved, accepted and delivered matches, within the weights'
-  ``cold_spot_km`` of the school (25 km by default). The reasons say
+  ``cold_spot_km`` of the school (25 km by default), counted up to ``cold_spot_offers``
+  (50), where the term ends. The reasons say
   "cold spot: 4 in-person offers with places within 25 km".
 - **Sectors seen**: the sectors of the school's approved, accepted and delivered matches
   this school year (the sector variety term).
@@ -35,7 +36,7 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 
 import matching as engine
 from broker import clock
@@ -49,7 +50,7 @@ from broker.models import (
     School,
     SchoolBlackout,
 )
-from broker.services.matching.rows import KM_PER_DEGREE, by_ids
+from broker.services.matching.rows import KM_PER_DEGREE, by_ids, locked_held
 from broker.services.matching.settings import weights
 from broker.services.vetting import blocked_offer_clause
 from matching.problem import points_within
@@ -134,29 +135,58 @@ def _near(points: Sequence[tuple[float, float]], km: float) -> Any:
     return or_(*boxes)
 
 
-def _current_in_person(today: date, points: Sequence[tuple[float, float]], km: float) -> Any:
-    """Coordinates of the offers the cold spot term counts, near ``points`` (see the module)."""
-    locked = (
-        select(func.coalesce(func.sum(Match.pupils), 0))
-        .where(Match.offer_id == Offer.id, Match.status.in_(LOCKED_MATCH_STATUSES))
-        .scalar_subquery()
-    )
-    rows = db.session.execute(
-        select(Offer.lat, Offer.lon)
+def _in_person_offers(today: date, *where: Any) -> Any:
+    return (
+        select(Offer.id, Offer.lat, Offer.lon, Offer.capacity)
         .join(Employer, Offer.employer_id == Employer.id)
         .where(
             Offer.status == "open",
             Offer.latest >= today,
             Offer.delivery != "virtual",
             ~blocked_offer_clause(today),
-            _near(points, km),
-            Offer.capacity > locked,
+            *where,
         )
-    ).all()
-    return (
-        np.fromiter((r.lat for r in rows), np.float64, len(rows)),
-        np.fromiter((r.lon for r in rows), np.float64, len(rows)),
     )
+
+
+def _with_places(rows: Sequence[Any]) -> list[Any]:
+    taken = locked_held(Match.offer_id, [r.id for r in rows])
+    return [r for r in rows if r.capacity > taken.get(r.id, 0)]
+
+
+def _current_in_person(
+    today: date, points: Sequence[tuple[float, float]], km: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of the offers the cold spot term counts, near ``points`` (see the module)."""
+    rows = db.session.execute(_in_person_offers(today, _near(points, km))).all()
+    lat = np.fromiter((r.lat for r in rows), np.float64, len(rows))
+    lon = np.fromiter((r.lon for r in rows), np.float64, len(rows))
+    # Places left are counted only for offers within reach of some school (by id).
+    reach = points_within(
+        lat, lon, np.array([p[0] for p in points]), np.array([p[1] for p in points]), km
+    )
+    kept = {r.id for r in _with_places([r for r, n in zip(rows, reach, strict=True) if n > 0])}
+    keep = [i for i, r in enumerate(rows) if r.id in kept]
+    return lat[keep], lon[keep]
+
+
+def _plenty_near(today: date, point: tuple[float, float], km: float, enough: int) -> bool:
+    """Whether ``enough`` such offers lie in the square inside the circle of ``km`` around
+    ``point`` (every place of that square is within ``km``), reading at most twice that."""
+    lat, lon = point
+    half = 0.99 * km / math.sqrt(2)
+    # A degree is at most 111.2 km north-south, and east-west at the square's lowest
+    # latitude: a square drawn with them is smaller than the true one, never larger.
+    dlat = half / 111.2
+    dlon = half / (111.2 * math.cos(math.radians(max(0.0, abs(lat) - dlat))))
+    rows = db.session.execute(
+        _in_person_offers(
+            today,
+            Offer.lat.between(lat - dlat, lat + dlat),
+            Offer.lon.between(lon - dlon, lon + dlon),
+        ).limit(2 * enough)
+    ).all()
+    return len(rows) >= enough and len(_with_places(rows)) >= enough
 
 
 def offers_nearby(
@@ -169,12 +199,21 @@ def offers_nearby(
 
     ``points`` maps school ids to (lat, lon). ``offers`` passes the coordinates of those
     offers when the caller has loaded them all already (the nightly run); otherwise only
-    the offers near the schools are read.
+    the offers near the schools are read. Counts stop at the weights' ``cold_spot_offers``:
+    from there on a school is no cold spot at all, however many more there are, so a page
+    about a school in a city reads a few dozen offers, not thousands.
     """
     if not points:
         return {}
-    km = weights().cold_spot_km
+    w = weights()
+    km, enough = w.cold_spot_km, w.cold_spot_offers
+    out: dict[int, int] = {}
     ids = list(points)
+    if offers is None and len(ids) <= _BOXES:
+        out = {i: enough for i in ids if _plenty_near(today, points[i], km, enough)}
+        ids = [i for i in ids if i not in out]
+    if not ids:
+        return out
     coords = [points[i] for i in ids]
     o_lat, o_lon = offers if offers is not None else _current_in_person(today, coords, km)
     counts = points_within(
@@ -184,7 +223,8 @@ def offers_nearby(
         o_lon,
         km,
     )
-    return dict(zip(ids, counts.tolist(), strict=True))
+    out.update((i, min(int(n), enough)) for i, n in zip(ids, counts.tolist(), strict=True))
+    return out
 
 
 def engine_schools(
