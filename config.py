@@ -7,7 +7,6 @@ secret key there, so a fresh checkout works without any setup.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from datetime import timedelta
@@ -102,8 +101,10 @@ class Config:
     MAIL_FROM = os.environ.get("MAIL_FROM", "The broker <noreply@broker.local>")
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000")
 
-    # Matching weights: a JSON object of term -> weight overriding matching.Weights defaults.
-    MATCHING_WEIGHTS: dict = json.loads(os.environ.get("MATCHING_WEIGHTS", "{}"))
+    # Matching weights: a JSON object of term -> weight overriding matching.Weights defaults,
+    # e.g. {"stem": 30}. Kept as text here; create_app checks it and stores the dict, so a
+    # mistake stops the app with a message naming it (broker.services.matching.check_weights).
+    MATCHING_WEIGHTS: dict | str = os.environ.get("MATCHING_WEIGHTS", "{}")
     # Optional online geocoder for postcodes missing from the offline data (geopy Nominatim
     # user agent). Off by default: the broker never needs the network.
     ONLINE_GEOCODER_USER_AGENT = os.environ.get("ONLINE_GEOCODER_USER_AGENT")

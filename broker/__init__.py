@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flask import Flask, redirect, render_template, url_for
 from flask_login import current_user
+from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from broker import web
@@ -20,6 +21,10 @@ from config import BASE_DIR, INSTANCE_DIR, Config
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
+
+# How long an SQLite connection waits for another's write lock before "database is locked".
+# The nightly match holds it only while it writes at the end (seconds at national scale).
+SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 DASHBOARDS = {
     "employer": "employer.dashboard",
@@ -42,6 +47,10 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", _sqlite_on_connect)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -65,7 +74,11 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     from broker.employer.views import bp as employer_bp
     from broker.insights.views import bp as insights_bp
     from broker.school.views import bp as school_bp
+    from broker.services.matching import check_weights
     from broker.templating import register_template_helpers
+
+    # A misspelt weight stops the app here, with its name, not every nightly run later.
+    app.config["MATCHING_WEIGHTS"] = check_weights(app.config.get("MATCHING_WEIGHTS"))
 
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(employer_bp, url_prefix="/employer")
@@ -94,6 +107,15 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         app.register_error_handler(code, _error_page(code))
 
     return app
+
+
+def _sqlite_on_connect(dbapi_connection, _record) -> None:
+    """Let SQLite readers and one writer work at once (WAL), and wait for a busy lock."""
+    cursor = dbapi_connection.cursor()
+    # In-memory databases keep their "memory" journal; the pragma leaves them as they are.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
 
 
 def _error_page(code: int):

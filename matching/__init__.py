@@ -3,11 +3,12 @@
 Which function to call
 ----------------------
 - :func:`solve` for a full run (the nightly job): give it ``School``, ``Request`` and ``Offer``
-  dataclasses, optionally ``locked`` (approved matches, kept as they are and served first),
-  ``previous`` (last run's proposals, favoured for stability), ``forbidden`` (pairs a
-  coordinator rejected) and ``weights``. It returns a :class:`Result`: ``assignments`` (each
-  with ``pupils``, ``score``, ``km``, short ``reasons`` text and a ``terms`` dict of points per
-  scoring term), ``objective``, ``upper_bound``, ``status`` and ``timings``.
+  dataclasses (built by keyword: every field is named), optionally ``locked`` (approved
+  matches, kept as they are and served first), ``previous`` (last run's proposals, favoured
+  for stability), ``forbidden`` (pairs a coordinator rejected) and ``weights``. It returns a
+  :class:`Result`: ``assignments`` (each with ``pupils``, ``score``, ``km``, short ``reasons``
+  text and a ``terms`` dict of points per scoring term), ``objective``, ``upper_bound``,
+  ``status`` and ``timings``.
   ``result.alternatives(request_id, n=3)`` lists the other offers the engine considered.
 - :func:`replace_after_cancellation` and :func:`place_new_offer` for late changes: pass
   ``result.problem`` (or a :class:`Problem` you built once), the rows in force, and the
@@ -33,9 +34,13 @@ Examples
 >>> from matching import School, Request, Offer, solve
 >>> d0, d1 = dt.date(2026, 3, 1), dt.date(2026, 3, 31)
 >>> result = solve(
-...     [School(1, 52.0, -1.0, "mixed", "mainstream", 25.0, 0)],
-...     [Request(10, 1, "talk", 9, 25, d0, d1, stem_goal=True, stereotype_goal=False)],
-...     [Offer(100, 7, 52.0, -1.1, "talk", 30, 20.0, False, d0, d1, 8, 11, True, False)],
+...     [School(school_id=1, lat=52.0, lon=-1.0, gender="mixed", kind="mainstream",
+...             fsm_pct=25.0, encounters_so_far=0)],
+...     [Request(request_id=10, school_id=1, type="talk", year_group=9, pupils=25,
+...              earliest=d0, latest=d1, stem_goal=True, stereotype_goal=False)],
+...     [Offer(offer_id=100, employer_id=7, lat=52.0, lon=-1.1, type="talk", capacity=30,
+...            max_km=20.0, virtual=False, earliest=d0, latest=d1, year_min=8, year_max=11,
+...            stem=True, challenges_stereotype=False)],
 ... )
 >>> a = result.assignments[0]
 >>> (a.request_id, a.offer_id, a.pupils, result.status)

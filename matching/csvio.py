@@ -354,16 +354,16 @@ def read_requests(path: str | os.PathLike[str], school_ids: Iterable[str]) -> li
         ):
             raise _Unvouched
         request = Request(
-            rid,
-            school,
-            kind,
-            year,
-            pupils,
-            earliest,
-            latest,
-            _fast_bool(f[ix["stem_goal"]]),
-            _fast_bool(f[ix["stereotype_goal"]]),
-            _fast_codes(f[ix["sen_needs"]], sen_codes),
+            request_id=rid,
+            school_id=school,
+            type=kind,
+            year_group=year,
+            pupils=pupils,
+            earliest=earliest,
+            latest=latest,
+            stem_goal=_fast_bool(f[ix["stem_goal"]]),
+            stereotype_goal=_fast_bool(f[ix["stereotype_goal"]]),
+            sen_needs=_fast_codes(f[ix["sen_needs"]], sen_codes),
         )
         seen.add(rid)
         return request
@@ -433,23 +433,23 @@ def read_offers(path: str | os.PathLike[str]) -> list[Offer]:
         ):
             raise _Unvouched
         offer = Offer(
-            oid,
-            employer,
-            lat,
-            lon,
-            kind,
-            capacity,
-            max_km,
-            _fast_bool(f[ix["virtual"]]),
-            earliest,
-            latest,
-            year_min,
-            year_max,
-            _fast_bool(f[ix["stem"]]),
-            _fast_bool(f[ix["challenges_stereotype"]]),
-            _fast_codes(f[ix["sen_support"]], sen_codes),
-            f[ix["sector"]].strip(),
-            audience,
+            offer_id=oid,
+            employer_id=employer,
+            lat=lat,
+            lon=lon,
+            type=kind,
+            capacity=capacity,
+            max_km=max_km,
+            virtual=_fast_bool(f[ix["virtual"]]),
+            earliest=earliest,
+            latest=latest,
+            year_min=year_min,
+            year_max=year_max,
+            stem=_fast_bool(f[ix["stem"]]),
+            challenges_stereotype=_fast_bool(f[ix["challenges_stereotype"]]),
+            sen_support=_fast_codes(f[ix["sen_support"]], sen_codes),
+            sector=f[ix["sector"]].strip(),
+            audience=audience,
         )
         seen.add(oid)
         return offer
@@ -481,7 +481,7 @@ def read_locked(
         demand[rid] -= pupils
         if demand[rid] < 0:
             raise row.error("pupils", f"locked pupils exceed the pupils of request {rid!r}")
-        out.append(Locked(rid, oid, pupils))
+        out.append(Locked(request_id=rid, offer_id=oid, pupils=pupils))
     return out
 
 

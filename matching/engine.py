@@ -112,10 +112,15 @@ def solve(
     --------
     >>> import datetime as dt
     >>> d0, d1 = dt.date(2026, 3, 1), dt.date(2026, 3, 31)
-    >>> schools = [School("S1", 52.0, -1.0, "girls", "mainstream", 30.0, 0)]
-    >>> requests = [Request("R1", "S1", "talk", 9, 20, d0, d1, True, True)]
-    >>> offers = [Offer("O1", "E1", 52.1, -1.0, "talk", 30, 25.0, False, d0, d1, 7, 11,
-    ...                 True, True, frozenset(), "engineering")]
+    >>> schools = [School(school_id="S1", lat=52.0, lon=-1.0, gender="girls",
+    ...                   kind="mainstream", fsm_pct=30.0, encounters_so_far=0)]
+    >>> requests = [Request(request_id="R1", school_id="S1", type="talk", year_group=9,
+    ...                     pupils=20, earliest=d0, latest=d1, stem_goal=True,
+    ...                     stereotype_goal=True)]
+    >>> offers = [Offer(offer_id="O1", employer_id="E1", lat=52.1, lon=-1.0, type="talk",
+    ...                 capacity=30, max_km=25.0, virtual=False, earliest=d0, latest=d1,
+    ...                 year_min=7, year_max=11, stem=True, challenges_stereotype=True,
+    ...                 sector="engineering")]
     >>> result = solve(schools, requests, offers)
     >>> [(a.request_id, a.offer_id, a.pupils) for a in result.assignments]
     [('R1', 'O1', 20)]
@@ -254,14 +259,14 @@ def _assignments(
     kms = np.round(km, 1).tolist()
     return [
         Assignment(
-            problem.requests[r].request_id,
-            ids[o],
-            p,
-            scores[i],
-            kms[i],
-            texts[i],
-            dict(zip(names, values[i], strict=True)),
-            locked,
+            request_id=problem.requests[r].request_id,
+            offer_id=ids[o],
+            pupils=p,
+            score=scores[i],
+            km=kms[i],
+            reasons=texts[i],
+            terms=dict(zip(names, values[i], strict=True)),
+            locked=locked,
         )
         for i, (r, o, p) in enumerate(
             zip(req.tolist(), offer.tolist(), pupils.tolist(), strict=True)
@@ -292,10 +297,14 @@ def solve_problem(problem: Problem, *, locked: Iterable[Locked] = ()) -> Result:
     --------
     >>> import datetime as dt
     >>> d = dt.date(2026, 3, 2)
-    >>> p = Problem([School("S", 52.0, -1.0, "mixed", "special", 40.0, 3)],
-    ...             [Request("R", "S", "talk", 9, 8, d, d, False, False)],
-    ...             [Offer("O", "E", 52.0, -1.0, "talk", 5, 10.0, False, d, d, 7, 13, False,
-    ...                    False)])
+    >>> p = Problem(
+    ...     [School(school_id="S", lat=52.0, lon=-1.0, gender="mixed", kind="special",
+    ...             fsm_pct=40.0, encounters_so_far=3)],
+    ...     [Request(request_id="R", school_id="S", type="talk", year_group=9, pupils=8,
+    ...              earliest=d, latest=d, stem_goal=False, stereotype_goal=False)],
+    ...     [Offer(offer_id="O", employer_id="E", lat=52.0, lon=-1.0, type="talk", capacity=5,
+    ...            max_km=10.0, virtual=False, earliest=d, latest=d, year_min=7, year_max=13,
+    ...            stem=False, challenges_stereotype=False)])
     >>> [a.pupils for a in solve_problem(p).assignments]
     [5]
     """
@@ -343,11 +352,16 @@ def greedy_baseline(
     --------
     >>> import datetime as dt
     >>> d = dt.date(2026, 3, 2)
-    >>> s = [School("A", 52.0, -1.0, "mixed", "mainstream", 10.0, 0),
-    ...      School("B", 52.0, -1.1, "mixed", "mainstream", 10.0, 0)]
-    >>> r = [Request("RA", "A", "talk", 9, 10, d, d, False, False),
-    ...      Request("RB", "B", "talk", 9, 10, d, d, False, False)]
-    >>> o = [Offer("O", "E", 52.0, -1.05, "talk", 10, 20.0, False, d, d, 7, 13, False, False)]
+    >>> school = dict(gender="mixed", kind="mainstream", fsm_pct=10.0, encounters_so_far=0)
+    >>> s = [School(school_id="A", lat=52.0, lon=-1.0, **school),
+    ...      School(school_id="B", lat=52.0, lon=-1.1, **school)]
+    >>> talk = dict(type="talk", year_group=9, pupils=10, earliest=d, latest=d,
+    ...             stem_goal=False, stereotype_goal=False)
+    >>> r = [Request(request_id="RA", school_id="A", **talk),
+    ...      Request(request_id="RB", school_id="B", **talk)]
+    >>> o = [Offer(offer_id="O", employer_id="E", lat=52.0, lon=-1.05, type="talk",
+    ...            capacity=10, max_km=20.0, virtual=False, earliest=d, latest=d, year_min=7,
+    ...            year_max=13, stem=False, challenges_stereotype=False)]
     >>> [(a.request_id, a.pupils) for a in greedy_baseline(s, r, o).assignments]
     [('RA', 10)]
     """
@@ -473,10 +487,13 @@ def replace_after_cancellation(
     --------
     >>> import datetime as dt
     >>> d = dt.date(2026, 3, 2)
-    >>> s = [School("A", 52.0, -1.0, "mixed", "mainstream", 10.0, 0)]
-    >>> r = [Request("RA", "A", "talk", 9, 10, d, d, False, False)]
-    >>> o = [Offer(x, "E", 52.0, -1.0, "talk", 10, 20.0, False, d, d, 7, 13, False, False)
-    ...      for x in ("O1", "O2")]
+    >>> s = [School(school_id="A", lat=52.0, lon=-1.0, gender="mixed", kind="mainstream",
+    ...             fsm_pct=10.0, encounters_so_far=0)]
+    >>> r = [Request(request_id="RA", school_id="A", type="talk", year_group=9, pupils=10,
+    ...              earliest=d, latest=d, stem_goal=False, stereotype_goal=False)]
+    >>> o = [Offer(offer_id=x, employer_id="E", lat=52.0, lon=-1.0, type="talk", capacity=10,
+    ...            max_km=20.0, virtual=False, earliest=d, latest=d, year_min=7, year_max=13,
+    ...            stem=False, challenges_stereotype=False) for x in ("O1", "O2")]
     >>> result = solve(s, r, o)
     >>> gone = result.assignments[0]
     >>> new = replace_after_cancellation(result.problem, result.assignments, "RA", gone.offer_id)
@@ -518,10 +535,14 @@ def place_new_offer(problem: Problem, current: Iterable[_Held], offer: Offer) ->
     --------
     >>> import datetime as dt
     >>> d = dt.date(2026, 3, 2)
-    >>> s = [School("A", 52.0, -1.0, "mixed", "mainstream", 10.0, 0)]
-    >>> r = [Request("RA", "A", "talk", 9, 10, d, d, False, False)]
+    >>> s = [School(school_id="A", lat=52.0, lon=-1.0, gender="mixed", kind="mainstream",
+    ...             fsm_pct=10.0, encounters_so_far=0)]
+    >>> r = [Request(request_id="RA", school_id="A", type="talk", year_group=9, pupils=10,
+    ...              earliest=d, latest=d, stem_goal=False, stereotype_goal=False)]
     >>> p = Problem(s, r, [])
-    >>> new = Offer("N", "E", 52.0, -1.0, "talk", 6, 20.0, False, d, d, 7, 13, False, False)
+    >>> new = Offer(offer_id="N", employer_id="E", lat=52.0, lon=-1.0, type="talk", capacity=6,
+    ...             max_km=20.0, virtual=False, earliest=d, latest=d, year_min=7, year_max=13,
+    ...             stem=False, challenges_stereotype=False)
     >>> [(a.request_id, a.offer_id, a.pupils) for a in place_new_offer(p, [], new)]
     [('RA', 'N', 6)]
     """

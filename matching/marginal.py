@@ -23,10 +23,15 @@ Examples
 >>> import datetime as dt
 >>> from matching import Problem, Request, School
 >>> d = dt.date(2026, 3, 2)
->>> p = Problem([School("A", 52.98, -0.03, "mixed", "mainstream", 30.0, 0),
-...              School("B", 52.90, -0.10, "mixed", "mainstream", 10.0, 2)],
-...             [Request("RA", "A", "workplace_visit", 10, 12, d, d, False, False),
-...              Request("RB", "B", "workplace_visit", 10, 12, d, d, False, False)], [])
+>>> plain = dict(gender="mixed", kind="mainstream")
+>>> visit = dict(type="workplace_visit", year_group=10, pupils=12, earliest=d, latest=d,
+...              stem_goal=False, stereotype_goal=False)
+>>> p = Problem([School(school_id="A", lat=52.98, lon=-0.03, fsm_pct=30.0,
+...                     encounters_so_far=0, **plain),
+...              School(school_id="B", lat=52.90, lon=-0.10, fsm_pct=10.0,
+...                     encounters_so_far=2, **plain)],
+...             [Request(request_id="RA", school_id="A", **visit),
+...              Request(request_id="RB", school_id="B", **visit)], [])
 >>> best = where_one_more_helps(p, [], [Site("Boston", 52.976, -0.027)], capacity=12)[0]
 >>> (best.site_id, best.type, best.year_group, best.pupils, best.request_ids, best.new_schools)
 ('Boston', 'workplace_visit', 10, 12, ('RA',), ('A',))
@@ -211,21 +216,21 @@ def where_one_more_helps(
     hypothetical = _Offers(
         [
             Offer(
-                int(k),
-                None,
-                float(site_lat[k // nt]),
-                float(site_lon[k // nt]),
-                ENCOUNTER_TYPES[k % nt],
-                places[k % nt],
-                km,
-                False,
-                day,
-                day,
-                7,
-                13,
-                False,
-                False,
-                frozenset(SEN_CODES),
+                offer_id=int(k),
+                employer_id=None,
+                lat=float(site_lat[k // nt]),
+                lon=float(site_lon[k // nt]),
+                type=ENCOUNTER_TYPES[k % nt],
+                capacity=places[k % nt],
+                max_km=km,
+                virtual=False,
+                earliest=day,
+                latest=day,
+                year_min=7,
+                year_max=13,
+                stem=False,
+                challenges_stereotype=False,
+                sen_support=frozenset(SEN_CODES),
             )
             for k in uniq.tolist()
         ],

@@ -88,12 +88,29 @@ class InputError(MatchingError):
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class School:
-    """A school, as the engine needs to see it.
+    """A school, as the engine needs to see it (every field is passed by keyword).
 
-    ``avoid_dates`` holds inclusive ``(start, end)`` ranges the school cannot do; a pair is
-    feasible only if the overlap of the request and offer windows keeps at least one other date.
+    Attributes
+    ----------
+    encounters_so_far : int
+        Where the school's diminishing returns start: its encounters accepted or delivered
+        this school year, not counting those passed to the engine as rows (``locked`` or
+        ``current``), which the engine counts itself.
+    sectors_seen : sectors of the school's encounters so far (``sector_variety``).
+    avoid_dates : inclusive ``(start, end)`` ranges the school cannot do; a pair is feasible
+        only if the overlap of the request and offer windows keeps at least one other date.
+    encounters_reported : int or None
+        The figure the reasons give for the school's encounters accepted or delivered this
+        school year; ``None`` gives ``encounters_so_far``. A caller that passes some of them
+        as rows passes the full count here, so every run explains the school the same way.
+    offers_nearby : int or None
+        In-person offers with places within ``cold_spot_km`` of the school, which set its
+        ``cold_spot`` term; ``None`` counts the problem's own in-person offers. A caller that
+        builds a small sub-problem passes its count over every current offer, so that the
+        school is scored and explained as a full run would. Counts of ``cold_spot_offers``
+        or more all score nothing, so a caller may stop counting there.
     """
 
     school_id: Hashable
@@ -105,11 +122,13 @@ class School:
     encounters_so_far: int
     sectors_seen: frozenset[str] = frozenset()
     avoid_dates: tuple[DateRange, ...] = ()
+    encounters_reported: int | None = None
+    offers_nearby: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Request:
-    """A school's request for one encounter for a cohort of pupils."""
+    """A school's request for one encounter for a cohort of pupils (fields by keyword)."""
 
     request_id: Hashable
     school_id: Hashable
@@ -123,9 +142,9 @@ class Request:
     sen_needs: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Offer:
-    """An employer's offer of encounters for up to ``capacity`` pupils in total."""
+    """An employer's offer of encounters for up to ``capacity`` pupils in total (by keyword)."""
 
     offer_id: Hashable
     employer_id: Hashable
@@ -146,7 +165,7 @@ class Offer:
     audience: str = "mixed"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Locked:
     """A match already approved: kept as it is, it uses capacity and demand first."""
 
@@ -155,7 +174,7 @@ class Locked:
     pupils: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Assignment:
     """One (request, offer) pair in a result, with the points it earns and why.
 
@@ -173,7 +192,7 @@ class Assignment:
     locked: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Candidate:
     """A feasible offer the engine considered for a request, with its score if fully served."""
 
@@ -185,7 +204,7 @@ class Candidate:
     terms: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Weights:
     """Points of each scoring term, in one place so coordinators can read and tune them.
 
@@ -263,7 +282,9 @@ class Weights:
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(overrides) - set(names))
         if unknown:
-            raise MatchingError(f"unknown weight(s): {', '.join(unknown)}")
+            raise MatchingError(
+                f"unknown weight(s): {', '.join(unknown)}; the weights are: {', '.join(names)}"
+            )
         values: dict[str, Any] = {}
         for key, value in overrides.items():
             try:

@@ -13,12 +13,18 @@ Examples
 >>> import datetime as dt
 >>> from matching import Locked, Offer, Problem, Request, School
 >>> d = dt.date(2026, 3, 2)
->>> p = Problem([School("S", 52.0, -1.0, "mixed", "mainstream", 10.0, 0)],
-...             [Request("R1", "S", "talk", 9, 20, d, d, True, False),
-...              Request("R2", "S", "talk", 10, 10, d, d, False, True)],
-...             [Offer("O", "E", 52.0, -1.0, "talk", 25, 20.0, False, d, d, 7, 13, True,
-...                    False)])
->>> out = school_outcomes(p, [Locked("R1", "O", 20)])["S"]
+>>> p = Problem([School(school_id="S", lat=52.0, lon=-1.0, gender="mixed",
+...                     kind="mainstream", fsm_pct=10.0, encounters_so_far=0)],
+...             [Request(request_id="R1", school_id="S", type="talk", year_group=9,
+...                      pupils=20, earliest=d, latest=d, stem_goal=True,
+...                      stereotype_goal=False),
+...              Request(request_id="R2", school_id="S", type="talk", year_group=10,
+...                      pupils=10, earliest=d, latest=d, stem_goal=False,
+...                      stereotype_goal=True)],
+...             [Offer(offer_id="O", employer_id="E", lat=52.0, lon=-1.0, type="talk",
+...                    capacity=25, max_km=20.0, virtual=False, earliest=d, latest=d,
+...                    year_min=7, year_max=13, stem=True, challenges_stereotype=False)])
+>>> out = school_outcomes(p, [Locked(request_id="R1", offer_id="O", pupils=20)])["S"]
 >>> (out.requests, out.requests_served, out.pupils_requested, out.pupils_matched)
 (2, 1, 30, 20)
 >>> (out.goals, out.goals_met)

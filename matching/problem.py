@@ -33,7 +33,15 @@ from .model import (
     Weights,
 )
 
-__all__ = ["DEFAULT_K", "EARTH_RADIUS_KM", "PAIR_TERMS", "Candidates", "Problem", "haversine_km"]
+__all__ = [
+    "DEFAULT_K",
+    "EARTH_RADIUS_KM",
+    "PAIR_TERMS",
+    "Candidates",
+    "Problem",
+    "haversine_km",
+    "points_within",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +99,29 @@ def haversine_km(
     dlon = np.radians(lon2) - np.radians(lon1)
     a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))))
+
+
+def points_within(
+    lat: FloatArray, lon: FloatArray, other_lat: FloatArray, other_lon: FloatArray, km: float
+) -> IntArray:
+    """How many of the other points lie within ``km`` (great circle) of each point.
+
+    The engine counts a school's nearby in-person offers this way (its ``cold_spot`` term);
+    a caller that explains a school outside a full run counts them with the same function.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> points_within(np.array([52.0, 55.0]), np.array([-1.0, -3.0]),
+    ...               np.array([52.1, 52.2, 51.0]), np.array([-1.0, -1.0, -1.0]), 25.0).tolist()
+    [2, 0]
+    """
+    lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+    if not lat.size or not np.size(other_lat):
+        return np.zeros(lat.size, dtype=np.int64)
+    tree = cKDTree(_unit_xyz(np.asarray(other_lat), np.asarray(other_lon)))
+    near = tree.query_ball_point(_unit_xyz(lat, lon), r=_chord(km), return_length=True, workers=2)
+    return np.asarray(near, dtype=np.int64)
 
 
 def _unit_xyz(lat_deg: FloatArray, lon_deg: FloatArray) -> FloatArray:
@@ -209,9 +240,13 @@ class Problem:
     --------
     >>> import datetime as dt
     >>> d0, d1 = dt.date(2026, 3, 1), dt.date(2026, 3, 31)
-    >>> s = School("S1", 52.0, -1.0, "mixed", "mainstream", 30.0, 0)
-    >>> r = Request("R1", "S1", "talk", 9, 20, d0, d1, True, False)
-    >>> o = Offer("O1", "E1", 52.05, -1.0, "talk", 30, 20.0, False, d0, d1, 7, 11, True, False)
+    >>> s = School(school_id="S1", lat=52.0, lon=-1.0, gender="mixed", kind="mainstream",
+    ...            fsm_pct=30.0, encounters_so_far=0)
+    >>> r = Request(request_id="R1", school_id="S1", type="talk", year_group=9, pupils=20,
+    ...             earliest=d0, latest=d1, stem_goal=True, stereotype_goal=False)
+    >>> o = Offer(offer_id="O1", employer_id="E1", lat=52.05, lon=-1.0, type="talk",
+    ...           capacity=30, max_km=20.0, virtual=False, earliest=d0, latest=d1, year_min=7,
+    ...           year_max=11, stem=True, challenges_stereotype=False)
     >>> p = Problem([s], [r], [o])
     >>> len(p.candidates), [c.offer_id for c in p.candidates_for("R1")]
     (1, ['O1'])
@@ -262,6 +297,14 @@ class Problem:
         )
         self.s_fsm = np.fromiter((s.fsm_pct for s in sc), np.float64, n)
         self.s_encounters = np.fromiter((s.encounters_so_far for s in sc), np.int64, n)
+        self.s_reported = np.fromiter(
+            (
+                s.encounters_so_far if s.encounters_reported is None else s.encounters_reported
+                for s in sc
+            ),
+            np.int64,
+            n,
+        )
         # Merged avoid-date intervals, sorted by (school, start), so one searchsorted per pair
         # tells whether the pair's common window is entirely blocked.
         av_s: list[int] = []
@@ -343,16 +386,21 @@ class Problem:
 
     def _cold_spot(self) -> None:
         w = self.weights
-        in_person = ~self.off.virtual
         self._s_xyz = _unit_xyz(self.s_lat, self.s_lon)
-        if in_person.any() and len(self.schools):
-            tree = cKDTree(_unit_xyz(self.off.lat[in_person], self.off.lon[in_person]))
-            near = tree.query_ball_point(
-                self._s_xyz, r=_chord(w.cold_spot_km), return_length=True, workers=2
+        given = [s.offers_nearby for s in self.schools]
+        near = np.asarray([-1 if g is None else g for g in given], dtype=np.int64)
+        todo = near < 0
+        if todo.any():
+            # Schools without a caller's count: the problem's own in-person offers near them.
+            in_person = ~self.off.virtual
+            near[todo] = points_within(
+                self.s_lat[todo],
+                self.s_lon[todo],
+                self.off.lat[in_person],
+                self.off.lon[in_person],
+                w.cold_spot_km,
             )
-        else:
-            near = np.zeros(len(self.schools), dtype=np.int64)
-        self.s_near_offers = np.asarray(near, dtype=np.int64)
+        self.s_near_offers = near
         self.s_cold = 1.0 - np.minimum(1.0, self.s_near_offers / w.cold_spot_offers)
         self._school_tree = cKDTree(self._s_xyz) if len(self.schools) else None
 
@@ -665,14 +713,15 @@ class Problem:
             stereo_text[s] = f"{intake}role models challenge stereotypes"
             fsm = float(self.s_fsm[s])
             fsm_text[s] = f"{fsm:.0f}% FSM" if fsm >= 0.6 * w.fsm_full_pct else None
-            enc = int(self.s_encounters[s])
+            enc = int(self.s_reported[s])
             enc_text[s] = (
-                "school has had no encounter this year"
+                "school has no encounter accepted or delivered this school year"
                 if enc == 0
-                else f"school has had {enc} encounter{'s' if enc > 1 else ''} this year"
+                else f"school has {enc} encounter{'s' if enc > 1 else ''} accepted or delivered "
+                "this school year"
             )
         special_text = {1: "special school"}
-        cold_text = f" within {w.cold_spot_km:.0f} km)"
+        cold_text = f" in-person offer{{}} with places within {w.cold_spot_km:.0f} km"
         dist = [
             "virtual" if v else f"{k:.0f} km"
             for v, k in zip(off.virtual[offer].tolist(), km.tolist(), strict=True)
@@ -707,7 +756,7 @@ class Problem:
                 parts.append("new sector for the school")
             if cold:
                 near = int(self.s_near_offers[s])
-                parts.append(f"cold spot ({near} offer{'' if near == 1 else 's'}{cold_text}")
+                parts.append(f"cold spot: {near}" + cold_text.format("" if near == 1 else "s"))
             if stable:
                 parts.append("proposed last run")
             parts.append(enc_text[s])
@@ -734,12 +783,12 @@ class Problem:
         texts = self.reasons(req, offer, km, terms)
         return [
             Candidate(
-                request_id,
-                self.off.ids[int(offer[i])],
-                float(c.score[lo + i]),
-                float(km[i]),
-                texts[i],
-                {name: float(v[i]) for name, v in terms.items()},
+                request_id=request_id,
+                offer_id=self.off.ids[int(offer[i])],
+                score=float(c.score[lo + i]),
+                km=float(km[i]),
+                reasons=texts[i],
+                terms={name: float(v[i]) for name, v in terms.items()},
             )
             for i in range(req.size)
         ]

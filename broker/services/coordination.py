@@ -21,6 +21,7 @@ from broker.models import (
     Employer,
     EncounterRequest,
     Match,
+    MatchRun,
     Offer,
     School,
     User,
@@ -262,7 +263,12 @@ def area_gaps(
             EncounterRequest.school_id.in_(select(School.id).where(School.area_id.in_(areas)))
         )
     return AreaGaps(
-        checked_at=db.session.scalar(select(func.max(EncounterRequest.candidates_checked_at))),
+        # The last full run (its cold-spot flags are written only where they change).
+        checked_at=db.session.scalar(
+            select(func.max(MatchRun.started_at)).where(
+                MatchRun.status == "finished", MatchRun.kind.not_in(("replacement", "new_offer"))
+            )
+        ),
         unchecked=int(db.session.scalar(unchecked_query) or 0),
         cold_requests=cold,
         schools_without=paginate(

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from sqlalchemy import select
 
-from broker import clock
 from broker.extensions import db
 from broker.models import Match, MatchEvent
 from broker.services import matching as adapter
@@ -236,9 +233,9 @@ def test_gaps(client, auth, world, make_request, make_offer, make_employer, make
     html = client.get("/coordinator/gaps").get_data(as_text=True)
     assert "has not looked yet" in html
     assert f"<td>{cold.id}</td>" not in html.split("Schools with no encounter")[0]
-    now = datetime.now(UTC)
-    assert adapter.refresh_cold_spots(clock.local_date(now), now) == 1
+    run = adapter.run_matching(NOW)
     db.session.commit()
+    assert run.figures["cold_spots"] == 1
     html = client.get("/coordinator/gaps").get_data(as_text=True)
     cold_section = html.split("Cold spots")[1].split("Schools with no encounter")[0]
     assert "As found by the nightly match" in cold_section

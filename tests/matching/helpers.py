@@ -17,7 +17,7 @@ def school(sid: Any, lat: float = 52.0, lon: float = -1.0, **kw: Any) -> School:
         gender="mixed", kind="mainstream", fsm_pct=10.0, encounters_so_far=0
     )
     base.update(kw)
-    return School(sid, lat, lon, **base)
+    return School(school_id=sid, lat=lat, lon=lon, **base)
 
 
 def request(rid: Any, sid: Any, pupils: int = 10, **kw: Any) -> Request:
@@ -25,7 +25,7 @@ def request(rid: Any, sid: Any, pupils: int = 10, **kw: Any) -> Request:
         type="talk", year_group=9, earliest=D0, latest=D1, stem_goal=False, stereotype_goal=False
     )
     base.update(kw)
-    return Request(rid, sid, pupils=pupils, **base)
+    return Request(request_id=rid, school_id=sid, pupils=pupils, **base)
 
 
 def offer(oid: Any, lat: float = 52.0, lon: float = -1.0, capacity: int = 10, **kw: Any) -> Offer:
@@ -42,7 +42,7 @@ def offer(oid: Any, lat: float = 52.0, lon: float = -1.0, capacity: int = 10, **
         challenges_stereotype=False,
     )
     base.update(kw)
-    return Offer(oid, lat=lat, lon=lon, capacity=capacity, **base)
+    return Offer(offer_id=oid, lat=lat, lon=lon, capacity=capacity, **base)
 
 
 def km_between(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:

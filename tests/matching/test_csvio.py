@@ -135,8 +135,10 @@ def test_padding_short_rows_and_extra_columns_read_as_the_rules_say(tmp_path):
     assert [o.offer_id for o in offers] == ["O1", "O2", "O3"]
     assert [o.audience for o in offers] == ["mixed", "boys", "girls"]
     assert offers[2] == Offer(
-        "O3", "E1", 52.05, -1.0, "talk", 12, 20.0, False, d0, d1, 8, 11, True, True,
-        frozenset({"autism", "hearing"}), "", "girls",
+        offer_id="O3", employer_id="E1", lat=52.05, lon=-1.0, type="talk", capacity=12,
+        max_km=20.0, virtual=False, earliest=d0, latest=d1, year_min=8, year_max=11, stem=True,
+        challenges_stereotype=True, sen_support=frozenset({"autism", "hearing"}), sector="",
+        audience="girls",
     )  # fmt: skip
     assert offers[1].sector == ""
 
@@ -146,7 +148,16 @@ def test_padding_short_rows_and_extra_columns_read_as_the_rules_say(tmp_path):
         write_rows(tmp_path / "requests.csv", list(REQUEST_COLUMNS), req_rows), ["S1"]
     )
     assert requests[1] == Request(
-        "R2", "S1", "talk", 9, 10, d0, d1, False, True, frozenset({"autism", "hearing"})
+        request_id="R2",
+        school_id="S1",
+        type="talk",
+        year_group=9,
+        pupils=10,
+        earliest=d0,
+        latest=d1,
+        stem_goal=False,
+        stereotype_goal=True,
+        sen_needs=frozenset({"autism", "hearing"}),
     )
 
 

@@ -74,7 +74,9 @@ def test_locked_matches_consume_capacity_and_stay():
     schools = [school("A"), school("B")]
     requests = [request("RA", "A", 6), request("RB", "B", 10)]
     offers = [offer("O", capacity=10)]
-    result = solve(schools, requests, offers, locked=[Locked("RB", "O", 6)])
+    result = solve(
+        schools, requests, offers, locked=[Locked(request_id="RB", offer_id="O", pupils=6)]
+    )
     assert [(a.request_id, a.offer_id, a.pupils, a.locked) for a in result.assignments] == [
         ("RB", "O", 6, True),
         ("RA", "O", 4, False),
@@ -87,7 +89,7 @@ def test_locked_beyond_capacity_is_refused():
             [school("A")],
             [request("R", "A", 20)],
             [offer("O", capacity=10)],
-            locked=[Locked("R", "O", 12)],
+            locked=[Locked(request_id="R", offer_id="O", pupils=12)],
         )
 
 
@@ -232,8 +234,13 @@ def test_pruning_keeps_the_pairs_a_maximum_flow_needs():
     assert result.pupils_matched == 30
 
 
-@pytest.mark.parametrize("offers_near, words", [(1, "cold spot (1 offer within 25 km)"),
-                                                (2, "cold spot (2 offers within 25 km)")])
+@pytest.mark.parametrize(
+    "offers_near, words",
+    [
+        (1, "cold spot: 1 in-person offer with places within 25 km"),
+        (2, "cold spot: 2 in-person offers with places within 25 km"),
+    ],
+)
 def test_cold_spot_reason_agrees_in_number(offers_near, words):
     # Few offers within 25 km make the school a cold spot; the reason counts them in words
     # that agree with the number ("1 offer", never "1 offers").

@@ -15,6 +15,11 @@ from .helpers import D0, D1, km_between, offer, request, school
 BOSTON = Site("Boston", 52.976, -0.027)
 
 
+def held(request_id: str, offer_id: str, pupils: int) -> Locked:
+    """A locked (approved) match, by keyword as the engine takes it."""
+    return Locked(request_id=request_id, offer_id=offer_id, pupils=pupils)
+
+
 def test_first_encounter_of_a_school_is_priced_by_hand():
     # One school 0.5 km from the site, no offer anywhere (a cold spot), 30% FSM, no encounter
     # yet: twelve places for its twelve pupils are worth, by the default weights,
@@ -45,12 +50,12 @@ def test_demand_already_held_is_not_offered_again_and_counts_as_an_encounter():
     requests = [request("Ra", "A", 10), request("Rb", "B", 10)]
     offers = [offer("O", 52.98, -0.03, 10)]
     p = Problem(schools, requests, offers)
-    [gain] = where_one_more_helps(p, [Locked("Ra", "O", 10)], [BOSTON], capacity=30)
+    [gain] = where_one_more_helps(p, [held("Ra", "O", 10)], [BOSTON], capacity=30)
     assert gain.request_ids == ("Rb",)
     assert gain.pupils == 10
     assert gain.new_schools == ("B",)
     # With B proposed half its pupils, B is no longer "with none this year".
-    [gain] = where_one_more_helps(p, [Locked("Ra", "O", 10), ("Rb", "O", 5)], [BOSTON], capacity=30)
+    [gain] = where_one_more_helps(p, [held("Ra", "O", 10), ("Rb", "O", 5)], [BOSTON], capacity=30)
     assert (gain.pupils, gain.new_schools) == (5, ())
 
 
@@ -166,7 +171,7 @@ def test_outcomes_count_requests_pupils_and_goals_per_school():
         offer("SEN", capacity=50, sen_support=frozenset({"autism"})),
     ]
     p = Problem(schools, requests, offers)
-    rows = [Locked("R1", "STEM", 12), Locked("R1", "SEN", 3), Locked("R2", "SEN", 10)]
+    rows = [held("R1", "STEM", 12), held("R1", "SEN", 3), held("R2", "SEN", 10)]
     out = school_outcomes(p, rows)
     a, b = out["A"], out["B"]
     assert (a.requests, a.pupils_requested, a.requests_served, a.pupils_matched) == (2, 30, 2, 25)
@@ -180,4 +185,4 @@ def test_outcomes_count_requests_pupils_and_goals_per_school():
         0,
     )
     with pytest.raises(MatchingError):
-        school_outcomes(p, [Locked("R9", "STEM", 1)])
+        school_outcomes(p, [held("R9", "STEM", 1)])

@@ -162,7 +162,13 @@ def test_rules_capacities_locks_and_optimality(inst, data):
     locked = []
     if feasible_pairs and data.draw(st.booleans()):
         rid, oid = data.draw(st.sampled_from(feasible_pairs))
-        locked = [Locked(rid, oid, min(by_req[rid].pupils, by_off[oid].capacity))]
+        locked = [
+            Locked(
+                request_id=rid,
+                offer_id=oid,
+                pupils=min(by_req[rid].pupils, by_off[oid].capacity),
+            )
+        ]
     forbidden = (
         data.draw(st.lists(st.sampled_from(feasible_pairs), max_size=2)) if feasible_pairs else []
     )
