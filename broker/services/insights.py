@@ -117,7 +117,9 @@ def _current_rows(problem: engine.Problem, locked: list[engine.Locked]) -> list[
     ):
         if r in problem.request_index and o in problem.offer_index:
             pupils[(int(r), int(o))] += int(p)
-    return [engine.Locked(r, o, p) for (r, o), p in sorted(pupils.items())]
+    return [
+        engine.Locked(request_id=r, offer_id=o, pupils=p) for (r, o), p in sorted(pupils.items())
+    ]
 
 
 def refresh_insights(now: datetime, *, run: MatchRun | None = None) -> InsightSnapshot:
