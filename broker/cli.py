@@ -106,10 +106,17 @@ def create_user_command(
 @click.option("--seed", default=2026, show_default=True)
 @click.option("--serve/--no-serve", default=True, help="Serve the app when loaded.")
 @click.option("--reset", is_flag=True, help="Delete the existing demo database first.")
+@click.option(
+    "--lived-in",
+    is_flag=True,
+    help="Play the school year so far: approvals, answers, deliveries, feedback, cancellations.",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @with_appcontext
-def demo_command(small: bool, seed: int, serve: bool, reset: bool, host: str, port: int) -> None:
+def demo_command(
+    small: bool, seed: int, serve: bool, reset: bool, lived_in: bool, host: str, port: int
+) -> None:
     """Build a demo database with real schools and seeded employers, then serve it."""
     from flask import current_app
 
@@ -122,7 +129,11 @@ def demo_command(small: bool, seed: int, serve: bool, reset: bool, host: str, po
     upgrade()
     size = DemoSize.small() if small else DemoSize.national()
     logins = load_demo(
-        size=size, seed=seed, schools_file=SHIPPED_SCHOOLS, say=lambda m: click.echo(m, err=True)
+        size=size,
+        seed=seed,
+        schools_file=SHIPPED_SCHOOLS,
+        say=lambda m: click.echo(m, err=True),
+        lived_in=lived_in,
     )
     click.echo(f"\nDemo logins (password for all: {logins.password}):")
     for role, email in logins.emails.items():

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import contains_eager, selectinload
 
 from broker import clock
@@ -233,13 +233,19 @@ def area_gaps(
         key=EncounterRequest.id,
     )
     year_start = clock.school_year_start(today)
-    had = exists().where(
-        Match.request_id == EncounterRequest.id,
-        EncounterRequest.school_id == School.id,
-        Match.status.in_(LOCKED_MATCH_STATUSES),
-        EncounterRequest.latest >= year_start,
+    # The schools that had an encounter are found once, not per school: a correlated NOT
+    # EXISTS re-ran the join of matches to requests for each of 3,218 schools, which grew
+    # with every approval (38-61 s for the national page with 16,000 agreed matches).
+    served = (
+        select(EncounterRequest.school_id)
+        .join(Match, Match.request_id == EncounterRequest.id)
+        .where(
+            Match.status.in_(LOCKED_MATCH_STATUSES),
+            EncounterRequest.latest >= year_start,
+        )
     )
-    schools = select(School).where(~had)
+    schools = select(School).where(School.id.not_in(served))
+    matched_offers = select(Match.offer_id).where(Match.status.in_(LIVE_MATCH_STATUSES))
     offers = (
         select(Offer)
         .join(Employer, Offer.employer_id == Employer.id)
@@ -247,9 +253,7 @@ def area_gaps(
         .where(
             Offer.status == "open",
             Offer.latest >= today,
-            ~exists().where(
-                and_(Match.offer_id == Offer.id, Match.status.in_(LIVE_MATCH_STATUSES))
-            ),
+            Offer.id.not_in(matched_offers),
         )
     )
     if areas is not None:

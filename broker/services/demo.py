@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from broker.models import (
 )
 from broker.services import accounts
 from broker.services.insights import refresh_insights
+from broker.services.livedin import live_through_year
 from broker.services.matching import run_matching
 
 log = logging.getLogger(__name__)
@@ -371,9 +372,14 @@ def load_demo(
     seed: int,
     schools_file: Path,
     say: Callable[[str], object] = log.info,
+    lived_in: bool = False,
 ) -> DemoLogins:
     """Fill an empty database with the demo (schools, employers, offers, requests, logins).
 
+    With ``lived_in`` the school year so far has happened: offers and requests start from
+    the year's first day, and the proposals of a match run on that day are taken through
+    approval, answers, dates, deliveries, feedback and cancellations up to today (see
+    ``broker.services.livedin``); tonight's match then runs on that state.
     Loading twice does nothing the second time apart from printing the logins again.
     """
     from broker.services.schools import load_schools
@@ -388,6 +394,8 @@ def load_demo(
     if db.session.scalar(select(func.count()).select_from(Employer)) == 0:
         today = clock.today()
         period = demo_period(today)
+        if lived_in:
+            period = (clock.school_year_start(today), period[1])
         _bulk(Employer, _employers(rng, size.employers, schools, today), "Employers")
         employers = list(db.session.scalars(select(Employer).order_by(Employer.id)))
         _bulk(Offer, _offers(rng, size.offers, employers, period), "Offers")
@@ -400,6 +408,14 @@ def load_demo(
     # Run the nightly match once so every role has something to act on; the demo's logins
     # are then chosen where its proposals are.
     if db.session.scalar(select(func.count()).select_from(MatchRun)) == 0:
+        if lived_in:
+            today = clock.today()
+            first_day = clock.school_year_start(today)
+            say(f"Living through the school year from {first_day:%-d %B %Y} to today...")
+            run_matching(datetime.combine(first_day, time(1), tzinfo=UTC), kind="demo")
+            lived = live_through_year(first_day, today, seed=seed)
+            db.session.commit()
+            say(f"The year so far: {lived.summary()}.")
         say("Running the nightly match once...")
         run = run_matching(clock.now(), kind="demo")
         db.session.commit()

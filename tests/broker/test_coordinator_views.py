@@ -271,3 +271,38 @@ def test_gaps_lists_page_on_their_own(client, auth, world, make_offer, make_empl
     # A page past the end shows the last one.
     last = client.get("/coordinator/gaps?offers_page=99").get_data(as_text=True)
     assert "Page 2 of 2" in last.split('id="offers"')[1]
+
+
+def test_gaps_counts_schools_and_offers_by_what_they_really_had(
+    app, make_area, make_school, make_user, make_request, make_offer, make_match
+):
+    """Hand-made area: which schools had an encounter this school year, which offers are idle."""
+    from broker import clock
+    from broker.services.coordination import area_gaps
+    from tests.frozen import days
+
+    area = make_area(name="Counted")
+    agreed, last_year, proposed_only, nothing = (
+        make_school(name=n, area=area) for n in ("Agreed", "Last year", "Proposed", "Nothing")
+    )
+    offer_taken, offer_proposed, offer_rejected, offer_idle = (
+        make_offer(title=t) for t in ("Taken", "Proposed", "Rejected", "Idle")
+    )
+    for offer in (offer_taken, offer_proposed, offer_rejected, offer_idle):
+        offer.employer.area_id = area.id
+    make_match(request=make_request(school=agreed), offer=offer_taken, status="approved")
+    # Delivered, but its window closed before this school year began: it does not count.
+    old = make_request(
+        school=last_year, earliest=days(-500), latest=days(-400), status="expired"
+    )
+    make_match(request=old, offer=make_offer(), status="delivered")
+    make_match(request=make_request(school=proposed_only), offer=offer_proposed)
+    make_match(request=make_request(school=nothing), offer=offer_rejected, status="rejected")
+    coordinator = make_user(role="coordinator", areas=[area])
+    db.session.flush()
+
+    gaps = area_gaps(coordinator, clock.today())
+    assert {s.name for s in gaps.schools_without.items} == {"Last year", "Proposed", "Nothing"}
+    assert gaps.schools_without.total == 3
+    assert {o.title for o in gaps.unmatched_offers.items} == {"Rejected", "Idle"}
+    assert gaps.unmatched_offers.total == 2

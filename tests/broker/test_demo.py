@@ -96,3 +96,39 @@ def test_demo_command_serves_the_app(tmp_path):
             proc.wait(timeout=10)
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_lived_in_demo_has_a_year_of_lifecycle_in_order(app):
+    """`broker demo --lived-in`: every state a real year leaves, each dated believably."""
+    from broker import clock
+    from broker.models import Encounter, Feedback, Match, MatchEvent
+
+    size = DemoSize(employers=60, offers=200, requests=300)
+    load_demo(size=size, seed=7, schools_file=SHIPPED_SCHOOLS, lived_in=True)
+    today = clock.today()
+    statuses = dict(
+        db.session.execute(select(Match.status, func.count()).group_by(Match.status)).all()
+    )
+    for status in ("proposed", "approved", "accepted", "delivered", "rejected", "declined"):
+        assert statuses.get(status, 0) > 0, statuses
+    # Offers and requests started with the school year, so part of the year is behind us.
+    assert db.session.scalar(select(func.min(Offer.earliest))) == clock.school_year_start(today)
+    delivered = db.session.scalars(select(Match).where(Match.status == "delivered")).all()
+    for match in delivered:
+        assert match.encounter is not None
+        assert match.encounter.delivered_on == match.scheduled_on < today
+        first = max(match.request.earliest, match.offer.earliest)
+        last = min(match.request.latest, match.offer.latest)
+        assert first <= match.scheduled_on <= last
+        assert 1 <= match.encounter.pupils_reached <= match.pupils
+        steps = [e.to_status for e in match.events]
+        assert steps == ["proposed", "approved", "accepted", "delivered"]
+        times = [e.at for e in match.events]
+        assert times == sorted(times)
+    for match in db.session.scalars(select(Match).where(Match.status == "accepted")):
+        assert match.scheduled_on is not None and match.scheduled_on >= today
+        assert match.school_response == match.employer_response == "accepted"
+    assert _count(Encounter) == len(delivered)
+    assert 0 < _count(Feedback) <= 2 * len(delivered)
+    latest = db.session.scalar(select(func.max(MatchEvent.at)))
+    assert latest.replace(tzinfo=None) <= clock.now().replace(tzinfo=None)
