@@ -173,6 +173,39 @@ def test_cancellation_proposes_a_replacement_at_once(
     assert run.kind == "replacement" and run.figures["cancelled_match_id"] == match.id
 
 
+def test_replacement_loads_the_neighbourhood_and_still_finds_the_best_pair(
+    app, make_school, make_request, make_offer, make_employer, make_user, make_match
+):
+    """After a cancellation, the freed places go to a request within the offer's reach; a
+    request 300 km away is not loaded at all, unless the offer is virtual."""
+    admin = make_user(role="admin")
+    cancelled_req = make_request(school=make_school(), pupils=20)
+    near = make_request(school=make_school(lat=51.55, lon=-0.10), pupils=20)
+    far = make_request(school=make_school(lat=53.96, lon=-1.08), pupils=20)  # York
+    offer = make_offer(capacity=20, max_km=25, employer=_vetted(make_employer))
+    match = make_match(request=cancelled_req, offer=offer, pupils=20, status="approved")
+    cancelled_req.status = "withdrawn"
+    cancel_match(match, by=admin, reason="school closed")
+    db.session.commit()
+    new = db.session.scalars(select(Match).where(Match.status == "proposed")).all()
+    assert [(m.request_id, m.offer_id) for m in new] == [(near.id, offer.id)]
+    run = db.session.get(MatchRun, new[0].run_id)
+    # The cancelled request (known to the engine with nothing left) and the near one.
+    assert run.figures["requests"] == 2
+
+    virtual = make_offer(
+        capacity=40, delivery="virtual", employer=_vetted(make_employer), title="Online"
+    )
+    second = make_match(request=near, offer=virtual, pupils=20, status="approved")
+    db.session.flush()
+    cancel_match(second, by=admin, reason="moved")
+    db.session.commit()
+    online = db.session.scalars(
+        select(Match).where(Match.status == "proposed", Match.offer_id == virtual.id)
+    ).all()
+    assert far.id in {m.request_id for m in online}
+
+
 def test_new_offer_gets_proposals(app, make_request, make_offer, make_employer):
     req = make_request(pupils=10)
     offer = make_offer(capacity=30, employer=_vetted(make_employer))

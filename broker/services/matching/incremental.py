@@ -9,6 +9,7 @@ scores and reasons give the same figures, whatever offers the sub-problem loads.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -19,16 +20,18 @@ from sqlalchemy import and_, func, or_, select
 import matching as engine
 from broker import clock
 from broker.extensions import db
-from broker.models import EncounterRequest, Match, MatchRun, Offer, User
+from broker.models import EncounterRequest, Match, MatchRun, Offer, School, User
 from broker.services import audit
 from broker.services.matching.proposals import insert_proposals, new_run
 from broker.services.matching.rows import (
+    KM_PER_DEGREE,
     as_id,
     by_ids,
     engine_offer,
     engine_request,
     forbidden_pairs,
     live_held,
+    may_reach,
     offer_rows,
     request_rows,
 )
@@ -93,6 +96,28 @@ def _finish(
     return list(db.session.scalars(select(Match).where(Match.run_id == run.id).order_by(Match.id)))
 
 
+def _near_offer(offer: Offer) -> list[Any]:
+    """SQL: requests whose school could be within the offer's reach (all, if it is virtual).
+
+    A loose box around the offer (see :func:`~broker.services.matching.rows.may_reach`): the
+    engine decides exactly, but the sub-problem holds the offer's neighbourhood, not every
+    request of its type in the country.
+    """
+    if offer.delivery == "virtual":
+        return []
+    lat_margin = offer.max_km / KM_PER_DEGREE
+    widest = min(85.0, abs(offer.lat) + lat_margin + 1.0)
+    lon_margin = offer.max_km / (KM_PER_DEGREE * math.cos(math.radians(widest)) / 1.01)
+    return [
+        EncounterRequest.school_id.in_(
+            select(School.id).where(
+                School.lat.between(offer.lat - lat_margin, offer.lat + lat_margin),
+                School.lon.between(offer.lon - lon_margin, offer.lon + lon_margin),
+            )
+        )
+    ]
+
+
 def propose_replacements(match: Match, *, by: User | None) -> list[Match]:
     """Propose replacements at once for a cancelled match, without moving any other match.
 
@@ -100,11 +125,14 @@ def propose_replacements(match: Match, *, by: User | None) -> list[Match]:
     places to other requests with unmet demand, solved by the engine's
     :func:`matching.replace_after_cancellation` on that small sub-problem. New rows are
     proposals for a coordinator to approve, recorded as a run of kind ``replacement``.
+    Only the neighbourhood is loaded: requests the offer could reach and offers that could
+    reach the request's school, so the cost does not grow with the country.
     """
     t0 = time.perf_counter()
     now = clock.now()
     today = clock.local_date(now)
     request, offer = match.request, match.offer
+    school = request.school
     db.session.flush()
     req_rows = {
         row.id: row
@@ -118,6 +146,7 @@ def propose_replacements(match: Match, *, by: User | None) -> list[Match]:
                         EncounterRequest.year_group.between(offer.year_min, offer.year_max),
                         EncounterRequest.earliest <= offer.latest,
                         EncounterRequest.latest >= offer.earliest,
+                        *_near_offer(offer),
                     ),
                 )
             ],
@@ -136,6 +165,7 @@ def propose_replacements(match: Match, *, by: User | None) -> list[Match]:
                         Offer.year_max >= request.year_group,
                         Offer.earliest <= request.latest,
                         Offer.latest >= request.earliest,
+                        may_reach([(school.lat, school.lat, school.lon, school.lon)]),
                     ),
                 )
             ],
