@@ -44,19 +44,19 @@ def main() -> None:
                 select(MatchRun).where(MatchRun.kind == "replacement").order_by(MatchRun.id.desc())
             )
             if run is not None and run.figures:
-                sizes.append((run.figures.get("requests", 0), run.figures.get("offers", 0), len(made)))
+                figures = run.figures
+                sizes.append((figures.get("requests", 0), figures.get("offers", 0), len(made)))
             db.session.rollback()
         ms = sorted(s * 1000 for s in seconds)
         p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
         print(f"{len(ms)} cancellations: median {statistics.median(ms):.1f} ms, p95 {p95:.1f} ms")
         if sizes:
+            requests = statistics.median(s[0] for s in sizes)
+            offers = statistics.median(s[1] for s in sizes)
+            made_all = sum(s[2] for s in sizes)
             print(
-                "sub-problem: median %d requests, %d offers; %d proposals in all"
-                % (
-                    statistics.median(s[0] for s in sizes),
-                    statistics.median(s[1] for s in sizes),
-                    sum(s[2] for s in sizes),
-                )
+                f"sub-problem: median {requests:.0f} requests, {offers:.0f} offers; "
+                f"{made_all} proposals in all"
             )
 
 
