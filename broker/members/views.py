@@ -81,9 +81,11 @@ def _person(user_id: int) -> User:
     return get_or_404(
         User,
         user_id,
-        lambda u: u.role == "school"
-        and u.school is not None
-        and memberships.may_decide(current_user, u.school),
+        lambda u: (
+            u.role == "school"
+            and u.school is not None
+            and memberships.may_decide(current_user, u.school)
+        ),
     )
 
 
@@ -192,6 +194,4 @@ def accept_invitation(token: str):
             "success",
         )
         return redirect(url_for("auth.login"))
-    return render_template(
-        "members/accept.html", form=form, invitation=invitation
-    ), form.status
+    return render_template("members/accept.html", form=form, invitation=invitation), form.status

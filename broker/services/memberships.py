@@ -32,8 +32,7 @@ from sqlalchemy import Select, select
 from broker import clock
 from broker.extensions import db
 from broker.models import School, User, coordinator_areas
-# Imported as a module: accounts imports this one too (registering starts a membership).
-from broker.services import accounts, audit
+from broker.services import accounts, audit  # a module: accounts imports this one too
 from broker.services.errors import NotAllowed, ServiceError
 from broker.services.notify import Notice, notify, notify_many
 
@@ -172,8 +171,7 @@ def may_decide(by: User, school: School) -> bool:
 def _check_decider(by: User, school: School) -> None:
     if not may_decide(by, school):
         raise NotAllowed(
-            "Only the school's verified members, a coordinator of its area or an admin can "
-            "do this."
+            "Only the school's verified members, a coordinator of its area or an admin can do this."
         )
 
 
@@ -431,9 +429,7 @@ def invite_member(school: School, email: str, *, by: User) -> None:
             field="email",
         )
     now = clock.now()
-    token = _serializer().dumps(
-        {"s": school.id, "e": email, "b": by.id, "t": int(now.timestamp())}
-    )
+    token = _serializer().dumps({"s": school.id, "e": email, "b": by.id, "t": int(now.timestamp())})
     notify(
         email,
         "school_invitation",

@@ -30,8 +30,7 @@ def _post(client, page_url, url, data=None):
     return client.post(url, data={**(data or {}), "csrf_token": token})
 
 
-def _register(client, urn, email, *, name="Sam Stranger", job_title="Careers leader",
-              evidence=""):
+def _register(client, urn, email, *, name="Sam Stranger", job_title="Careers leader", evidence=""):
     response = _post(
         client,
         "/auth/register/school",
@@ -57,9 +56,7 @@ def _register(client, urn, email, *, name="Sam Stranger", job_title="Careers lea
 def _actions(*names):
     return list(
         db.session.scalars(
-            select(AuditEntry.action)
-            .where(AuditEntry.action.in_(names))
-            .order_by(AuditEntry.id)
+            select(AuditEntry.action).where(AuditEntry.action.in_(names)).order_by(AuditEntry.id)
         )
     )
 
@@ -69,10 +66,14 @@ def world(make_area, make_school, make_user, make_employer, make_offer, make_req
     """A school with a live match whose employer has a contact, and two areas' coordinators."""
     area = make_area(name="Camden")
     other_area = make_area(name="Barnet")
-    school = make_school(urn=137001, name="Hillside Academy", area=area,
-                         website="https://www.hillside.sch.uk/")
-    employer = make_employer(name="Severn Engineering", contact_email="volunteers@severn.example",
-                             contact_phone="0117 496 0000")
+    school = make_school(
+        urn=137001, name="Hillside Academy", area=area, website="https://www.hillside.sch.uk/"
+    )
+    employer = make_employer(
+        name="Severn Engineering",
+        contact_email="volunteers@severn.example",
+        contact_phone="0117 496 0000",
+    )
     match = make_match(
         request=make_request(school=school),
         offer=make_offer(employer=employer),
@@ -83,16 +84,15 @@ def world(make_area, make_school, make_user, make_employer, make_offer, make_req
         "school": school,
         "match": match,
         "coordinator": make_user(role="coordinator", areas=[area], email="coord@camden.example"),
-        "other_coordinator": make_user(role="coordinator", areas=[other_area],
-                                       email="coord@barnet.example"),
+        "other_coordinator": make_user(
+            role="coordinator", areas=[other_area], email="coord@barnet.example"
+        ),
         "admin": make_user(role="admin", email="admin@broker.example"),
     }
 
 
 # --------------------------------------------------------------------------- the takeover
-def test_takeover_with_a_public_urn_and_a_gmail_address_sees_and_gets_nothing(
-    client, auth, world
-):
+def test_takeover_with_a_public_urn_and_a_gmail_address_sees_and_gets_nothing(client, auth, world):
     school, match = world["school"], world["match"]
     stranger = _register(client, school.urn, "takeover@gmail.com")
     assert stranger.school_status == "pending" and not stranger.verified_member
@@ -119,16 +119,19 @@ def test_takeover_with_a_public_urn_and_a_gmail_address_sees_and_gets_nothing(
     assert "/school/calendar" not in page
     # No action either: a post is refused before any view runs.
     token = csrf_token_from(page)
-    for url in ("/school/requests/new", f"/school/matches/{match.id}/accept",
-                "/school/calendar/new-address", "/members/invite"):
+    for url in (
+        "/school/requests/new",
+        f"/school/matches/{match.id}/accept",
+        "/school/calendar/new-address",
+        "/members/invite",
+    ):
         assert client.post(url, data={"csrf_token": token}).status_code == 403, url
 
     # No school email: a match update to the school skips them, a verified member gets it.
-    member = db.session.scalar(
-        select(User).where(User.email == "takeover@gmail.com")
+    member = db.session.scalar(select(User).where(User.email == "takeover@gmail.com"))
+    assert (
+        notify.notify(member, "match_approved", subject="s", dedupe_key="k1", match=match) is None
     )
-    assert notify.notify(member, "match_approved", subject="s", dedupe_key="k1",
-                         match=match) is None
     from broker.services.matches import _tell_both
 
     _tell_both([match], "match_approved", "Match approved")
@@ -182,8 +185,13 @@ def test_a_school_domain_does_not_skip_a_join_request(client, world, make_user):
 # --------------------------------------------------------------------------- coordinators
 def test_only_a_coordinator_of_the_schools_area_or_an_admin_verifies(client, auth, world):
     school = world["school"]
-    stranger = _register(client, school.urn, "claimant@gmail.com", name="Pat Claimant",
-                         evidence="I am named on the staff page of the school website.")
+    stranger = _register(
+        client,
+        school.urn,
+        "claimant@gmail.com",
+        name="Pat Claimant",
+        evidence="I am named on the staff page of the school website.",
+    )
     # The area's coordinator (and no one else) is told someone is waiting.
     assert [m.to_email for m in queued("school_member_waiting")] == ["coord@camden.example"]
 
@@ -199,9 +207,15 @@ def test_only_a_coordinator_of_the_schools_area_or_an_admin_verifies(client, aut
 
     auth.login(world["coordinator"])
     page = client.get("/members/claims").get_data(as_text=True)
-    for evidence in ("Pat Claimant", "claimant@gmail.com", "Careers leader",
-                     "named on the staff page", "hillside.sch.uk",
-                     "their email is not at it", "none: this person claims the school"):
+    for evidence in (
+        "Pat Claimant",
+        "claimant@gmail.com",
+        "Careers leader",
+        "named on the staff page",
+        "hillside.sch.uk",
+        "their email is not at it",
+        "none: this person claims the school",
+    ):
         assert evidence in page, evidence
     assert 'style="' not in page and "<style" not in page
     done = _post(client, "/members/claims", f"/members/{stranger.id}/verify")
@@ -212,15 +226,20 @@ def test_only_a_coordinator_of_the_schools_area_or_an_admin_verifies(client, aut
     assert "claimant@gmail.com" not in client.get("/members/claims").get_data(as_text=True)
     assert queued("school_member_verified", to="claimant@gmail.com")
     assert _actions("school.claimed", "school.member_verified") == [
-        "school.claimed", "school.member_verified"
+        "school.claimed",
+        "school.member_verified",
     ]
 
 
 def test_an_admin_refuses_a_claim_and_the_account_closes(client, auth, world):
     stranger = _register(client, world["school"].urn, "bad@gmail.com")
     auth.login(world["admin"])
-    response = _post(client, "/members/claims", f"/members/{stranger.id}/refuse",
-                     {"reason": "The school does not know them."})
+    response = _post(
+        client,
+        "/members/claims",
+        f"/members/{stranger.id}/refuse",
+        {"reason": "The school does not know them."},
+    )
     assert response.status_code == 302
     stranger = db.session.get(User, stranger.id)
     assert stranger.school_status == "refused" and not stranger.active
@@ -228,7 +247,9 @@ def test_an_admin_refuses_a_claim_and_the_account_closes(client, auth, world):
     assert "does not know them" in told.body_text
     auth.logout()
     assert auth.login("bad@gmail.com").status_code == 200  # refused: cannot sign in
-    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "school.member_refused"))
+    entry = db.session.scalar(
+        select(AuditEntry).where(AuditEntry.action == "school.member_refused")
+    )
     assert entry.user_id == world["admin"].id and entry.object_id == stranger.id
 
 
@@ -242,13 +263,16 @@ def test_coordinators_and_admins_have_the_queue_in_their_navigation(client, auth
 # --------------------------------------------------------------------------- join requests
 def test_a_member_approves_a_join_request_and_everyone_is_told(client, auth, world, make_user):
     school = world["school"]
-    member = make_user(role="school", school_id=school.id, email="head@hillside.sch.uk",
-                       name="Head Teacher")
-    newcomer = _register(client, school.urn, "newcomer@gmail.com", name="New Colleague",
-                         job_title="Deputy head")
+    member = make_user(
+        role="school", school_id=school.id, email="head@hillside.sch.uk", name="Head Teacher"
+    )
+    newcomer = _register(
+        client, school.urn, "newcomer@gmail.com", name="New Colleague", job_title="Deputy head"
+    )
     assert _actions("school.join_requested") == ["school.join_requested"]
     assert {m.to_email for m in queued("school_member_waiting")} == {
-        "head@hillside.sch.uk", "coord@camden.example"
+        "head@hillside.sch.uk",
+        "coord@camden.example",
     }
 
     auth.login(member)
@@ -259,7 +283,8 @@ def test_a_member_approves_a_join_request_and_everyone_is_told(client, auth, wor
     assert response.status_code == 302 and response.headers["Location"].endswith("/members/")
     assert db.session.get(User, newcomer.id).verified_member
     assert {m.to_email for m in queued("school_new_member")} == {
-        "head@hillside.sch.uk", "coord@camden.example"
+        "head@hillside.sch.uk",
+        "coord@camden.example",
     }
     assert queued("school_member_verified", to="newcomer@gmail.com")
 
@@ -295,14 +320,16 @@ def test_an_invitation_works_once(client, auth, world, make_user):
     assert _actions("school.member_invited") == ["school.member_invited"]
     page = client.get(path)
     assert page.status_code == 200 and "invitee@example.org" in page.get_data(as_text=True)
-    joined = _post(client, path, path, {"name": "Ivy Invitee", "password": PASSWORD,
-                                        "confirm": PASSWORD})
+    joined = _post(
+        client, path, path, {"name": "Ivy Invitee", "password": PASSWORD, "confirm": PASSWORD}
+    )
     assert joined.status_code == 302
     invitee = db.session.scalar(select(User).where(User.email == "invitee@example.org"))
     assert invitee.verified_member and invitee.email_verified
     assert invitee.school_verified_by_id == member.id
     assert {m.to_email for m in queued("school_new_member")} == {
-        "head@hillside.sch.uk", "coord@camden.example"
+        "head@hillside.sch.uk",
+        "coord@camden.example",
     }
     assert _actions("school.member_joined") == ["school.member_joined"]
     # Used: the link no longer works.
@@ -318,8 +345,9 @@ def test_an_invitation_expires(client, auth, world, make_user, frozen_clock, app
     assert client.get(path).status_code == 200
     frozen_clock.shift(timedelta(hours=2))
     assert client.get(path).status_code == 400
-    response = _post(client, "/auth/login", path, {"name": "Late", "password": PASSWORD,
-                                                   "confirm": PASSWORD})
+    response = _post(
+        client, "/auth/login", path, {"name": "Late", "password": PASSWORD, "confirm": PASSWORD}
+    )
     assert response.status_code == 400
     assert db.session.scalar(select(User).where(User.email == "late@example.org")) is None
 
@@ -362,7 +390,9 @@ def test_a_member_removes_another_but_the_last_cannot_leave(client, auth, world,
     db.session.rollback()
     auth.logout()
     assert auth.login("second@hillside.sch.uk").status_code == 200  # cannot sign in
-    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "school.member_removed"))
+    entry = db.session.scalar(
+        select(AuditEntry).where(AuditEntry.action == "school.member_removed")
+    )
     assert entry.user_id == first.id and entry.object_id == second.id
 
 
@@ -381,8 +411,11 @@ def test_the_gias_importer_keeps_the_school_website(app):
     assert school_row.website == "http://www.haverstock.camden.sch.uk"
     import_schools(parsed.rows)
     # A later list without the column (the shipped one) keeps it.
-    import_schools(parse_schools(io.StringIO(header.replace(",SchoolWebsite", "")
-                                             + row.rsplit(",", 1)[0] + "\n")).rows)
+    import_schools(
+        parse_schools(
+            io.StringIO(header.replace(",SchoolWebsite", "") + row.rsplit(",", 1)[0] + "\n")
+        ).rows
+    )
     from broker.models import School
 
     school = db.session.scalar(select(School).where(School.urn == 100049))
