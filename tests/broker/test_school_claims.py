@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from broker.extensions import db
 from broker.gias import parse_schools
-from broker.models import AuditEntry, User
-from broker.services import memberships, notify
+from broker.models import AuditEntry, Match, User
+from broker.services import matches, memberships, notify
 from broker.services.errors import NotAllowed, ServiceError
 from broker.services.schools import import_schools
 from tests.broker.mail import link_in, queued
@@ -92,7 +92,9 @@ def world(make_area, make_school, make_user, make_employer, make_offer, make_req
 
 
 # --------------------------------------------------------------------------- the takeover
-def test_takeover_with_a_public_urn_and_a_gmail_address_sees_and_gets_nothing(client, auth, world):
+def test_takeover_with_a_public_urn_and_a_gmail_address_sees_and_gets_nothing(
+    client, auth, world, make_user
+):
     school, match = world["school"], world["match"]
     stranger = _register(client, school.urn, "takeover@gmail.com")
     assert stranger.school_status == "pending" and not stranger.verified_member
@@ -127,15 +129,18 @@ def test_takeover_with_a_public_urn_and_a_gmail_address_sees_and_gets_nothing(cl
     ):
         assert client.post(url, data={"csrf_token": token}).status_code == 403, url
 
-    # No school email: a match update to the school skips them, a verified member gets it.
-    member = db.session.scalar(select(User).where(User.email == "takeover@gmail.com"))
-    assert (
-        notify.notify(member, "match_approved", subject="s", dedupe_key="k1", match=match) is None
+    # No school email: when the match is cancelled the school's verified member is told and
+    # the stranger is not.
+    make_user(role="school", school_id=school.id, email="head@hillside.sch.uk")
+    matches.cancel_match(
+        db.session.get(Match, match.id), by=world["admin"], reason="The speaker is ill."
     )
-    from broker.services.matches import _tell_both
-
-    _tell_both([match], "match_approved", "Match approved")
-    assert queued("match_approved", to="takeover@gmail.com") == []
+    assert [m.to_email for m in queued("match_cancelled") if "hillside" in m.to_email] == [
+        "head@hillside.sch.uk"
+    ]
+    assert queued(to="takeover@gmail.com") == queued("verify_email", to="takeover@gmail.com")
+    member = db.session.scalar(select(User).where(User.email == "takeover@gmail.com"))
+    assert notify.notify(member, "match_approved", subject="s", dedupe_key="k", match=match) is None
 
 
 def test_a_verified_member_still_sees_the_school(client, auth, world, make_user):
