@@ -426,3 +426,23 @@ def test_the_gias_importer_keeps_the_school_website(app):
     school = db.session.scalar(select(School).where(School.urn == 100049))
     assert school.website == "http://www.haverstock.camden.sch.uk"
     assert memberships.site_domain(school.website) == "haverstock.camden.sch.uk"
+
+
+def test_a_pending_member_reaches_no_page_but_the_waiting_page_and_their_account(
+    app, client, auth, world, make_user
+):
+    # Every page in the URL map, so a page added later is covered too.
+    pending = make_user(role="school", school_id=world["school"].id, school_status="pending")
+    auth.login(pending)
+    open_to_them = {"members.waiting", "members.accept_invitation", "static"}
+    for rule in app.url_map.iter_rules():
+        if "GET" not in (rule.methods or ()) or rule.endpoint in open_to_them:
+            continue
+        if rule.endpoint.split(".")[0] in ("auth", "api") or rule.endpoint == "index":
+            continue
+        url = rule.build({name: 1 for name in rule.arguments}, append_unknown=False)[1]
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response.headers["Location"].endswith("/members/waiting"), url
+    # The index sends them to their dashboard, which sends them to the waiting page.
+    assert client.get("/", follow_redirects=True).request.path == "/members/waiting"
