@@ -74,6 +74,8 @@ class Config:
     # How long the links in account emails work.
     VERIFY_LINK_HOURS = int(os.environ.get("VERIFY_LINK_HOURS", "72"))
     RESET_LINK_MINUTES = int(os.environ.get("RESET_LINK_MINUTES", "60"))
+    # How long an invitation to join a school works (broker.services.memberships).
+    INVITE_LINK_DAYS = int(os.environ.get("INVITE_LINK_DAYS", "7"))
     # How many proxies (load balancers) stand in front of the app and set X-Forwarded-For:
     # rate limits and the audit log need the visitor's address, not the proxy's.
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))

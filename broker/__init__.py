@@ -73,6 +73,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     from broker.coordinator.views import bp as coordinator_bp
     from broker.employer.views import bp as employer_bp
     from broker.insights.views import bp as insights_bp
+    from broker.members.views import bp as members_bp
     from broker.school.views import bp as school_bp
     from broker.services.matching import check_weights
     from broker.templating import register_template_helpers
@@ -87,6 +88,7 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api")
     app.register_blueprint(insights_bp, url_prefix="/insights")
+    app.register_blueprint(members_bp, url_prefix="/members")
     register_commands(app)
     register_template_helpers(app)
 

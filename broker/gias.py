@@ -100,6 +100,9 @@ class SchoolRow:
     fsm_pct: float | None
     la_name: str | None
     phase: str
+    # The school's web address, from a full GIAS extract's SchoolWebsite column (the shipped
+    # list has none); its domain lets a claimant at that domain be verified automatically.
+    website: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +143,7 @@ _GIAS_OPTIONAL = {
     "la_name": "LA (name)",
     "low_age": "StatutoryLowAge",
     "high_age": "StatutoryHighAge",
+    "website": "SchoolWebsite",
 }
 _SIMPLE_REQUIRED = {
     "urn": "urn",
@@ -207,6 +211,7 @@ MAX_INTEGER = 2**31 - 1  # URN and pupils are 32-bit integers
 MAX_NAME = 200
 MAX_LA_NAME = 120
 MAX_PHASE = 40
+MAX_WEBSITE = 200
 
 
 def kind_of(type_name: str) -> Kind:
@@ -495,6 +500,11 @@ def _common_values(v: dict[str, str], kind: Kind, *, columns: Callable[[str], st
         raise _RowError(
             columns("phase"), f"phase is {len(phase)} characters long (at most {MAX_PHASE})"
         )
+    # A web address too long to store, or with a space in it, is left out rather than the
+    # whole school: nothing but automatic verification of claimants depends on it.
+    website = v.get("website") or None
+    if website is not None and (len(website) > MAX_WEBSITE or " " in website):
+        website = None
     return {
         "name": name,
         "postcode": postcode,
@@ -504,6 +514,7 @@ def _common_values(v: dict[str, str], kind: Kind, *, columns: Callable[[str], st
         "fsm_pct": fsm_pct,
         "la_name": la_name,
         "phase": phase,
+        "website": website,
     }
 
 

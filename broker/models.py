@@ -49,6 +49,7 @@ __all__ = [
     "MATCH_STATUSES",
     "LOCKED_MATCH_STATUSES",
     "LIVE_MATCH_STATUSES",
+    "SCHOOL_MEMBER_STATUSES",
     "User",
     "Area",
     "Employer",
@@ -93,6 +94,10 @@ MATCH_STATUSES = (
 LOCKED_MATCH_STATUSES = ("approved", "accepted", "delivered")
 # Matches that hold capacity and demand (unapproved proposals included).
 LIVE_MATCH_STATUSES = ("proposed", *LOCKED_MATCH_STATUSES)
+# A school user's membership of their school (issue 10): "pending" until verified (by the
+# school's web domain, a coordinator of its area, an admin or one of its verified members);
+# refused and removed people keep their row for the audit trail but cannot sign in.
+SCHOOL_MEMBER_STATUSES = ("pending", "verified", "refused", "removed")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -131,6 +136,10 @@ class User(UserMixin, db.Model):
         CheckConstraint(_in("role", ROLES), name="role_known"),
         CheckConstraint("role != 'employer' OR employer_id IS NOT NULL", name="employer_has_org"),
         CheckConstraint("role != 'school' OR school_id IS NOT NULL", name="school_has_school"),
+        CheckConstraint(
+            "school_status IS NULL OR " + _in("school_status", SCHOOL_MEMBER_STATUSES),
+            name="school_status_known",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -155,6 +164,16 @@ class User(UserMixin, db.Model):
     session_version: Mapped[int] = mapped_column(Integer, default=0)
     # Kinds of email (broker.services.notify.EMAIL_KINDS) this person chose not to get.
     email_opt_outs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Membership of the school (role "school" only; see broker.services.memberships). Until
+    # ``school_status`` is "verified" the person sees a waiting page and gets no school mail.
+    school_status: Mapped[str | None] = mapped_column(String(10), index=True)
+    school_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    school_verified_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # What the person told us when registering, shown to whoever verifies them.
+    school_job_title: Mapped[str | None] = mapped_column(String(120))
+    school_evidence: Mapped[str | None] = mapped_column(String(1000))
 
     employer: Mapped[Employer | None] = relationship(back_populates="users")
     school: Mapped[School | None] = relationship(back_populates="users")
@@ -168,6 +187,11 @@ class User(UserMixin, db.Model):
     def email_verified(self) -> bool:
         """Whether the person has shown that they read mail at ``email``."""
         return self.email_verified_at is not None
+
+    @property
+    def verified_member(self) -> bool:
+        """Whether this is a school user whose membership of the school has been verified."""
+        return self.role == "school" and self.school_status == "verified"
 
     def get_id(self) -> str:
         """Return the id Flask-Login keeps in the session: ``"<id>:<session_version>"``."""
@@ -248,6 +272,9 @@ class School(db.Model):
     careers_leader_name: Mapped[str | None] = mapped_column(String(120))
     careers_leader_email: Mapped[str | None] = mapped_column(String(254))
     careers_leader_phone: Mapped[str | None] = mapped_column(String(40))
+    # The school's own web address (GIAS "SchoolWebsite"): people whose email is at its
+    # domain are verified members when they claim the school (broker.services.memberships).
+    website: Mapped[str | None] = mapped_column(String(200))
     # SEN codes the school's pupils need supported (matching.SEN_CODES).
     sen_profile: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Fields of the school list that the school has corrected; re-imports leave them alone.

@@ -311,6 +311,10 @@ def make_user(app: Flask) -> Callable[..., User]:
             "email_verified_at": NOW,
         }
         values.update(overrides)
+        if values["role"] == "school":
+            # School users are verified members of their school unless a test says otherwise.
+            values.setdefault("school_status", "verified")
+            values.setdefault("school_verified_at", NOW)
         user = User(**values)
         user.set_password(password)
         user.areas = list(areas)

@@ -44,7 +44,8 @@ def can_see_school(user: User, school: School) -> bool:
     if user.role == "admin":
         return True
     if user.role == "school":
-        return user.school_id == school.id
+        # Only a verified member acts for the school (broker.services.memberships).
+        return user.school_id == school.id and user.verified_member
     if user.role == "coordinator":
         return school.area_id is not None and school.area_id in {a.id for a in user.areas}
     return False

@@ -10,6 +10,7 @@ from wtforms import (
     SelectField,
     SelectMultipleField,
     StringField,
+    TextAreaField,
     widgets,
 )
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
@@ -78,6 +79,18 @@ class SchoolRegistrationForm(_NewLogin):
         "School URN",
         validators=[DataRequired(), InRange(100000, 999999)],
         description="Your school's six-digit unique reference number from GIAS.",
+    )
+    # Shown to whoever verifies that the person works at the school (issue 10).
+    job_title = StringField(
+        "Your role at the school",
+        validators=[DataRequired(), MaxLength(120)],
+        description="e.g. careers leader, deputy head",
+    )
+    evidence = TextAreaField(
+        "Anything that helps us check you work there (optional)",
+        validators=[Optional(), MaxLength(1000)],
+        description="For example a page of the school's website that names you. Until a "
+        "coordinator or a member of your school has checked, you see only a waiting page.",
     )
 
 

@@ -133,6 +133,8 @@ def register_school():
             email=f.email.data,
             password=f.password.data,
             phone=f.phone.data or "",
+            job_title=f.job_title.data or "",
+            evidence=f.evidence.data or "",
         ),
         accounts.register_school,
         "Register your school",

@@ -33,7 +33,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from broker import clock
 from broker.extensions import db
 from broker.models import ROLES, Area, Employer, School, User
-from broker.services import audit
+from broker.services import audit, memberships
 from broker.services.errors import ServiceError
 from broker.services.notify import kinds_for, notify
 from broker.services.places import locate
@@ -69,13 +69,18 @@ class EmployerRegistration:
 
 @dataclass(frozen=True)
 class SchoolRegistration:
-    """What a school's careers leader gives to register: the school is found by its URN."""
+    """What a school's careers leader gives to register: the school is found by its URN.
+
+    ``job_title`` and ``evidence`` are what they tell whoever verifies their membership.
+    """
 
     urn: int
     name: str
     email: str
     password: str
     phone: str = ""
+    job_title: str = ""
+    evidence: str = ""
 
 
 # --------------------------------------------------------------------------- passwords
@@ -296,6 +301,9 @@ def register_employer(data: EmployerRegistration) -> User | None:
 def register_school(data: SchoolRegistration) -> User | None:
     """Create a login for a school found by URN; the person must confirm their address.
 
+    They are a pending member of the school, who sees and gets nothing of it until verified
+    (:mod:`broker.services.memberships`); the school's contact details stay as they were.
+
     Returns the new user, or None when the address already had an account (its owner is
     emailed instead and nothing is created).
     """
@@ -313,12 +321,9 @@ def register_school(data: SchoolRegistration) -> User | None:
     user = User(email=email, name=data.name.strip(), role="school", school_id=school.id)
     user.set_password(data.password)
     db.session.add(user)
-    if not school.careers_leader_email:
-        school.careers_leader_name = data.name.strip()
-        school.careers_leader_email = email
-        school.careers_leader_phone = data.phone.strip() or None
     db.session.flush()
     audit.record("school.registered", school, by=user)
+    memberships.start_membership(user, school, job_title=data.job_title, evidence=data.evidence)
     send_confirmation(user)
     return user
 
@@ -329,6 +334,7 @@ def confirm_email(token: str) -> User:
     if user.email_verified_at is None:
         user.email_verified_at = clock.now()
         audit.record("user.email_confirmed", user, by=user)
+        memberships.when_email_confirmed(user)
     return user
 
 
@@ -345,8 +351,8 @@ def create_user(
 ) -> User:
     """Create a user of any role (admins create coordinators and other admins this way).
 
-    The address counts as confirmed: an admin (or the operator at the command line) vouches
-    for it.
+    The address counts as confirmed, and a school user as a verified member of the school:
+    an admin (or the operator at the command line) vouches for them.
     """
     if role not in ROLES:
         raise ServiceError(
@@ -368,6 +374,10 @@ def create_user(
         school_id=school.id if school else None,
         email_verified_at=clock.now(),
     )
+    if role == "school":
+        user.school_status = "verified"
+        user.school_verified_at = clock.now()
+        user.school_verified_by_id = by.id if by is not None else None
     user.set_password(password)
     user.areas = list(areas or [])
     db.session.add(user)
@@ -465,6 +475,7 @@ def reset_password(token: str, password: str) -> User:
     user.set_password(password)
     if user.email_verified_at is None:
         user.email_verified_at = clock.now()
+        memberships.when_email_confirmed(user)
     end_sessions(user)
     audit.record("user.password_reset", user, by=user)
     _tell_password_changed(user)

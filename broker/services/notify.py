@@ -7,7 +7,8 @@ queues many with one look-up for those already queued, for jobs and bulk actions
 Who gets what: account mail (:data:`ACCOUNT_TEMPLATES`: confirmation links, password and
 email changes) always goes, since it keeps the account safe. Every other email belongs to one
 of :data:`EMAIL_KINDS`, which a person can turn off on their account page, and goes only to
-addresses whose owner has confirmed them.
+addresses whose owner has confirmed them and, for a school, who is a verified member of it
+(:mod:`broker.services.memberships`).
 """
 
 from __future__ import annotations
@@ -85,6 +86,15 @@ ACCOUNT_TEMPLATES = frozenset(
         "email_change_taken",
         "email_change_requested",
         "email_changed",
+        # School membership (broker.services.memberships): an invitation, what became of a
+        # person's own request or membership, and the notices to the school's members and
+        # coordinators of someone waiting or new, which keep the school safe.
+        "school_invitation",
+        "school_member_waiting",
+        "school_member_verified",
+        "school_member_refused",
+        "school_member_removed",
+        "school_new_member",
     }
 )
 
@@ -99,6 +109,9 @@ def wants(user: User, template: str) -> bool:
     if template in ACCOUNT_TEMPLATES:
         return True
     if not user.email_verified:
+        return False
+    if user.role == "school" and not user.verified_member:
+        # Until verified, a person who registered for a school gets none of its mail.
         return False
     kind = _KIND_OF.get(template)
     return kind is None or kind not in (user.email_opt_outs or [])

@@ -98,6 +98,10 @@ def import_schools(
                 db.session.add(area)
         values = {name: getattr(row, name) for name in IMPORTED_FIELDS}
         school = existing.get(row.urn)
+        # The web address is kept from an import that had one: a list without the column (the
+        # shipped one) does not clear it.
+        if row.website:
+            values["website"] = row.website
         if school is None:
             school = School(urn=row.urn, area=area, imported_at=now, **values)
             db.session.add(school)

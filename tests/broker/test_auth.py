@@ -109,7 +109,9 @@ def test_employer_registration_rejects_malformed_postcode(client):
 
 
 def test_school_registers_by_urn_and_gets_its_details(client, make_school, auth):
-    school = make_school(urn=137000, name="Hillside Academy")
+    # An address at the school's own web domain is verified when it is confirmed (see
+    # test_school_claims.py for everyone else).
+    school = make_school(urn=137000, name="Hillside Academy", website="www.hillside.example")
     response = _post_form(
         client,
         "/auth/register/school",
@@ -117,15 +119,17 @@ def test_school_registers_by_urn_and_gets_its_details(client, make_school, auth)
             "urn": "137000",
             "name": "Careers Lead",
             "email": "lead@hillside.example",
+            "job_title": "Careers leader",
             "password": PASSWORD,
             "confirm": PASSWORD,
         },
     )
     assert response.status_code == 302
     user = db.session.scalar(select(User).where(User.email == "lead@hillside.example"))
-    assert user.school_id == school.id
-    assert school.careers_leader_email == "lead@hillside.example"
+    assert user.school_id == school.id and user.school_status == "pending"
     client.get(link_in(queued("verify_email")[0]))
+    assert user.school_status == "verified"
+    assert school.careers_leader_email == "lead@hillside.example"
     auth.login(user)
     assert "Hillside Academy" in client.get("/school/").get_data(as_text=True)
 
@@ -138,6 +142,7 @@ def test_school_registration_with_unknown_urn_names_the_field(client):
             "urn": "123456",
             "name": "X",
             "email": "x@x.example",
+            "job_title": "Careers leader",
             "password": PASSWORD,
             "confirm": PASSWORD,
         },

@@ -162,7 +162,9 @@ def world(app, make_area, make_school, make_employer, make_offer, make_request,
                              dbs_renewal_on=days(400))
     users = {
         "employer": _user(email="e@fuzz.example", role="employer", employer_id=employer.id),
-        "school": _user(email="s@fuzz.example", role="school", school_id=school.id),
+        "school": _user(
+            email="s@fuzz.example", role="school", school_id=school.id, school_status="verified"
+        ),
         "coordinator": _user(email="c@fuzz.example", role="coordinator", areas=[area]),
         "admin": _user(email="a@fuzz.example", role="admin"),
         "anonymous": None,

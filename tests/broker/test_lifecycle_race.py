@@ -102,7 +102,7 @@ def _world(status: str, *, pupils: int = 20, capacity: int = 30, **match_values)
         "coordinator": User(email="coord@race.test", name="Coordinator", role="coordinator",
                             areas=[area]),
         "school_user": User(email="school@race.test", name="Careers lead", role="school",
-                            school=school),
+                            school=school, school_status="verified"),
         "employer_user": User(email="employer@race.test", name="Volunteer lead",
                               role="employer", employer=employer),
     }

@@ -1,0 +1,1 @@
+"""School membership pages: waiting, members, invitations and the verification queue."""
