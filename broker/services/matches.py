@@ -165,6 +165,15 @@ def _tell_both(matches: Sequence[Match], template: str, subject: str) -> None:
     )
 
 
+def _speaks_for_school(by: User, school_id: int) -> bool:
+    """Whether ``by`` acts for the school: a member of it whose membership is verified.
+
+    A person waiting for verification is stopped before any page, and here again, so no
+    other way in (a job, the API, a test) lets them act for the school.
+    """
+    return by.verified_member and by.school_id == school_id
+
+
 def _may_coordinate(match: Match, by: User) -> bool:
     if by.role == "admin":
         return True
@@ -486,7 +495,7 @@ def respond_to_match(match: Match, *, by: User, side: str, accept: bool, reason:
     capacity and demand it held. Each side answers once: a second answer is refused.
     """
     if side == "school":
-        if by.role != "school" or by.school_id != match.request.school_id:
+        if not _speaks_for_school(by, match.request.school_id):
             raise NotAllowed("Only the school can answer for the school.")
     elif side == "employer":
         if by.role != "employer" or by.employer_id != match.offer.employer_id:
@@ -535,7 +544,7 @@ def cancel_match(match: Match, *, by: User, reason: str) -> Match:
     allowed = (
         by.role == "admin"
         or (by.role == "coordinator" and match.request.school.area_id in {a.id for a in by.areas})
-        or (by.role == "school" and by.school_id == match.request.school_id)
+        or _speaks_for_school(by, match.request.school_id)
         or (by.role == "employer" and by.employer_id == match.offer.employer_id)
     )
     if not allowed:
@@ -567,7 +576,7 @@ def schedule_match(match: Match, *, by: User, on: date) -> Match:
     The date must be today or later, inside the window both sides gave, and not on one of the
     school's dates to avoid.
     """
-    if by.role == "school" and by.school_id == match.request.school_id:
+    if _speaks_for_school(by, match.request.school_id):
         side = "school"
     elif by.role == "employer" and by.employer_id == match.offer.employer_id:
         side = "employer"
@@ -651,7 +660,7 @@ def record_delivery(
         by.role == "employer" and by.employer_id == match.offer.employer_id
     ):
         raise NotAllowed("Only the school or the employer can record delivery.")
-    if by.role == "school" and by.school_id != match.request.school_id:
+    if by.role == "school" and not _speaks_for_school(by, match.request.school_id):
         raise NotAllowed("Only the school can record delivery for its own matches.")
     if pupils_reached < 0:
         raise ServiceError("Pupils who took part cannot be negative.", field="pupils_reached")
@@ -725,7 +734,7 @@ def give_feedback(
     """
     match = encounter.match
     if by_role == "school":
-        if by.role != "school" or by.school_id != match.request.school_id:
+        if not _speaks_for_school(by, match.request.school_id):
             raise NotAllowed("Only the school can give the school's feedback.")
     elif by_role == "employer":
         if by.role != "employer" or by.employer_id != match.offer.employer_id:

@@ -446,3 +446,23 @@ def test_a_pending_member_reaches_no_page_but_the_waiting_page_and_their_account
         assert response.headers["Location"].endswith("/members/waiting"), url
     # The index sends them to their dashboard, which sends them to the waiting page.
     assert client.get("/", follow_redirects=True).request.path == "/members/waiting"
+
+
+@pytest.mark.parametrize("status", ["pending", "refused", "removed"])
+def test_match_services_refuse_a_school_user_who_is_not_a_verified_member(
+    app, make_user, make_match, status
+):
+    """Defence in depth: whatever route reaches them, the lifecycle services ask for a
+    verified member, not only a user whose school id matches."""
+    match = make_match(status="approved")
+    outsider = make_user(role="school", school=match.request.school, school_status=status)
+    with pytest.raises(NotAllowed):
+        matches.respond_to_match(match, by=outsider, side="school", accept=True)
+    with pytest.raises(NotAllowed):
+        matches.cancel_match(match, by=outsider, reason="not mine to cancel")
+    with pytest.raises(NotAllowed):
+        matches.schedule_match(match, by=outsider, on=match.request.earliest)
+    assert db.session.get(Match, match.id).status == "approved"
+    member = make_user(role="school", school=match.request.school)
+    matches.respond_to_match(match, by=member, side="school", accept=True)
+    assert match.school_response == "accepted"
