@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, request
 
-from broker.wording import LABELS, label, plural
+from broker.wording import LABELS, day, label, plural
 
 __all__ = ["LABELS", "distance", "label", "plural", "register_template_helpers", "url_with"]
 
@@ -42,6 +42,7 @@ def distance(match: object) -> str:
 def register_template_helpers(app: Flask) -> None:
     """Make the helpers above available in every template."""
     app.add_template_filter(label, "label")
+    app.add_template_filter(day, "day")
     app.add_template_filter(plural, "plural")
     app.add_template_filter(distance, "distance")
     app.add_template_global(url_with, "url_with")

@@ -16,7 +16,9 @@ the same way.
 
 from __future__ import annotations
 
-__all__ = ["LABELS", "label", "plural", "plural_noun"]
+from datetime import date, datetime
+
+__all__ = ["LABELS", "day", "label", "plural", "plural_noun"]
 
 LABELS = {
     "talk": "Employer talk",
@@ -41,6 +43,13 @@ LABELS = {
     "virtual": "Online",
     "public_sector": "Public sector",
     "training_provider": "Training or apprenticeship provider",
+    "dbs": "DBS check",
+    "dbs_checked": "DBS check",
+    "insurance": "Insurance",
+    "risk_assessment": "Risk assessment",
+    "fsm": "Free school meals",
+    "sen": "Special educational needs",
+    "stem": "STEM",
 }
 
 
@@ -48,6 +57,17 @@ def label(value: object) -> str:
     """Return a person-readable label for a vocabulary code."""
     text = str(value)
     return LABELS.get(text, text.replace("_", " ").capitalize())
+
+
+def day(value: date | datetime | None) -> str:
+    """Return a date as people write it: "1 Dec 2026" (a dash for none).
+
+    >>> day(date(2026, 12, 1)), day(None)
+    ('1 Dec 2026', '—')
+    """
+    if value is None:
+        return "—"
+    return f"{value.day} {value:%b %Y}"
 
 
 def plural_noun(count: int, singular: str, plural: str | None = None) -> str:

@@ -283,14 +283,20 @@ def match_list():
     status = request.args.get("status", "")
     type_ = request.args.get("type", "")
     sort = request.args.get("sort", "newest")
+    employer = _employer()
     page = paginate(
-        _matches_query(_employer(), status, type_, sort),
+        _matches_query(employer, status, type_, sort),
         page=id_arg("page") or 1,
         per_page=current_app.config["PAGE_SIZE"],
     )
+    # The offer the list is narrowed to, when it is this employer's: an empty list then
+    # says why (a closed offer is not matched), not that the matcher will run tonight.
+    offer = db.session.get(Offer, id_arg("offer") or 0)
+    if offer is not None and offer.employer_id != employer.id:
+        offer = None
     return render_template(
         "employer/matches.html", page=page, status=status, type=type_, sort=sort,
-        statuses=VISIBLE_MATCH_STATUSES, types=ENCOUNTER_TYPES,
+        statuses=VISIBLE_MATCH_STATUSES, types=ENCOUNTER_TYPES, offer=offer,
     )
 
 

@@ -305,3 +305,20 @@ def test_employer_confirms_a_delivery_on_another_day(client, me, pair, no_csrf):
     response = client.post(f"/employer/matches/{match.id}/deliver",
                            data={**data, "move_date": "y"})
     assert response.status_code == 302 and match.scheduled_on == days(-2)
+
+
+def test_empty_match_lists_say_why(client, auth, make_user, make_employer, make_offer):
+    """A closed offer's empty match list says it is not matched; the queue offers no bulk
+    approval of nothing; the home page's title names the page once."""
+    employer = make_employer()
+    user = make_user(role="employer", employer=employer)
+    closed = make_offer(employer=employer, status="closed", title="Old talk")
+    auth.login(user)
+    page = client.get(f"/employer/matches?offer={closed.id}").get_data(as_text=True)
+    assert "It is closed, so the matcher does not propose it" in page
+    assert "The matcher runs every night" not in page
+    filtered = client.get("/employer/matches?status=delivered").get_data(as_text=True)
+    assert "No matches with these filters." in filtered
+    auth.logout()
+    home = client.get("/").get_data(as_text=True)
+    assert "<title>Every pupil meets the world of work · The broker</title>" in home
