@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
+import io
 from datetime import UTC, datetime
-from pathlib import Path
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
+from werkzeug.utils import secure_filename
 from wtforms import SelectChoice
 
 from broker import clock
@@ -88,19 +88,19 @@ def import_schools():
     form = SchoolsImportForm()
     report = None
     if form.validate_on_submit():
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "schools.csv"
-            form.file.data.save(path)
-            try:
-                report = load_schools(path, quiet=True)
-            except SchoolFileError as exc:
-                # A file the importer cannot read: shown on the form (the 400 rolls back).
-                form.file.errors.append(str(exc))
-            else:
-                audit.record(
-                    "schools.imported", "School", by=current_user, summary=report.summary()
-                )
-                flash(f"Imported: {report.summary()}.", "success")
+        upload = form.file.data
+        # Read from memory under the uploaded file's own name, never a path on this server,
+        # so that no message about the file can show where the server keeps things.
+        source = io.BytesIO(upload.read())
+        source.name = secure_filename(upload.filename or "") or "the uploaded file"
+        try:
+            report = load_schools(source, quiet=True)
+        except SchoolFileError as exc:
+            # A file the importer cannot read: shown on the form (the 400 rolls back).
+            form.file.errors.append(str(exc))
+        else:
+            audit.record("schools.imported", "School", by=current_user, summary=report.summary())
+            flash(f"Imported: {report.summary()}.", "success")
     return render_template("admin/import.html", form=form, report=report), form.status
 
 
