@@ -98,6 +98,10 @@ def create_app(config_class: type[Config] = Config) -> Flask:
             return redirect(url_for(DASHBOARDS[current_user.role]))
         return render_template("index.html")
 
+    @app.get("/privacy")
+    def privacy():
+        return render_template("privacy.html", outbox_days=app.config["OUTBOX_RETENTION_DAYS"])
+
     for code in (400, 403, 404, 500):
         app.register_error_handler(code, _error_page(code))
 

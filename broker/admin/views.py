@@ -17,9 +17,9 @@ from broker.auth.access import get_or_404, role_guard
 from broker.extensions import db
 from broker.formutil import EmptyForm, id_arg
 from broker.gias import SchoolFileError
-from broker.models import Area, School, User
+from broker.models import Area, Employer, School, User
 from broker.pagination import paginate
-from broker.services import accounts, audit, figures
+from broker.services import accounts, audit, figures, privacy
 from broker.services.schools import load_schools
 from broker.web import redirect_on_refusal
 
@@ -81,6 +81,36 @@ def toggle_active(user_id: int):
     accounts.set_active(user, not user.active, by=current_user)
     flash(f"{user.email} is now {'active' if user.active else 'deactivated'}.", "success")
     return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<id:user_id>/erase", methods=["GET", "POST"])
+@redirect_on_refusal(lambda user_id: url_for("admin.users"))
+def erase_user(user_id: int):
+    """Erase a person's personal data on their request, after a confirmation page."""
+    user = get_or_404(User, user_id, lambda u: True)
+    form = EmptyForm()
+    if form.validate_on_submit():
+        privacy.erase_user(user, by=current_user)
+        flash(f"The personal data of user {user.id} has been erased.", "success")
+        return redirect(url_for("admin.users"))
+    return render_template(
+        "admin/erase.html", form=form, what=user, kind="person", erased=privacy.is_erased(user)
+    ), form.status
+
+
+@bp.route("/<any(schools, employers):kind>/<id:org_id>/erase", methods=["GET", "POST"])
+@redirect_on_refusal(lambda kind, org_id: url_for("admin.users"))
+def erase_organisation(kind: str, org_id: int):
+    """Erase an organisation's people and contact details on request, after confirmation."""
+    org = get_or_404(School if kind == "schools" else Employer, org_id, lambda o: True)
+    form = EmptyForm()
+    if form.validate_on_submit():
+        privacy.erase_organisation(org, by=current_user)
+        flash(f"The personal data of {org.name} has been erased.", "success")
+        return redirect(url_for("admin.users"))
+    return render_template(
+        "admin/erase.html", form=form, what=org, kind=kind[:-1], erased=False
+    ), form.status
 
 
 @bp.route("/import", methods=["GET", "POST"])
