@@ -10,7 +10,8 @@
   its ``X-Forwarded-Proto`` counts): browsers then refuse plain HTTP to the site for a year.
   Never over HTTP, where it would mean nothing and could lock a test server out.
 - **No caching** of anything shown to a signed-in person, nor of the sign-in pages: a shared
-  computer's back button or a proxy must not show someone's matches and contacts.
+  computer's back button or a proxy must not show someone's matches and contacts. (Static
+  files, the same for everyone, are left to cache.)
 - **Permissions-Policy**, ``nosniff``, ``Referrer-Policy`` and frame refusal.
 - **A size limit on requests** (``MAX_CONTENT_LENGTH``): a larger body is refused with 413 as
   soon as its declared length is seen, before it is read. The admin's schools import may be
@@ -66,7 +67,10 @@ def _headers(response: Response) -> Response:
     headers["Permissions-Policy"] = PERMISSIONS_POLICY
     if request.is_secure:
         headers["Strict-Transport-Security"] = HSTS
-    if request.blueprint == "auth" or current_user.is_authenticated:
+    # Static files hold nothing private: browsers may keep them.
+    if request.endpoint != "static" and (
+        request.blueprint == "auth" or current_user.is_authenticated
+    ):
         headers["Cache-Control"] = "no-store"
         headers.pop("Expires", None)
     return response

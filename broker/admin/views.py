@@ -98,18 +98,29 @@ def erase_user(user_id: int):
     ), form.status
 
 
-@bp.route("/<any(schools, employers):kind>/<id:org_id>/erase", methods=["GET", "POST"])
-@redirect_on_refusal(lambda kind, org_id: url_for("admin.users"))
-def erase_organisation(kind: str, org_id: int):
-    """Erase an organisation's people and contact details on request, after confirmation."""
-    org = get_or_404(School if kind == "schools" else Employer, org_id, lambda o: True)
+@bp.route("/schools/<id:school_id>/erase", methods=["GET", "POST"])
+@redirect_on_refusal(lambda school_id: url_for("admin.users"))
+def erase_school(school_id: int):
+    """Erase a school's people and careers leader's details on request, after confirmation."""
+    return _erase_organisation(get_or_404(School, school_id, lambda s: True), "school")
+
+
+@bp.route("/employers/<id:employer_id>/erase", methods=["GET", "POST"])
+@redirect_on_refusal(lambda employer_id: url_for("admin.users"))
+def erase_employer(employer_id: int):
+    """Erase an employer's people and contact details on request, after confirmation."""
+    return _erase_organisation(get_or_404(Employer, employer_id, lambda e: True), "employer")
+
+
+def _erase_organisation(org: School | Employer, kind: str):
     form = EmptyForm()
     if form.validate_on_submit():
+        name = org.name
         privacy.erase_organisation(org, by=current_user)
-        flash(f"The personal data of {org.name} has been erased.", "success")
+        flash(f"The personal data of {name} has been erased.", "success")
         return redirect(url_for("admin.users"))
     return render_template(
-        "admin/erase.html", form=form, what=org, kind=kind[:-1], erased=False
+        "admin/erase.html", form=form, what=org, kind=kind, erased=False
     ), form.status
 
 

@@ -197,7 +197,7 @@ def test_signed_in_pages_and_auth_pages_are_not_cached(client, auth, make_user):
     assert client.get("/admin/").headers["Cache-Control"] == "no-store"
     static = client.get("/static/broker.css")
     static.close()
-    assert static.headers["Cache-Control"] == "no-store"
+    assert static.headers.get("Cache-Control") != "no-store"  # the same for everyone
 
 
 # --- size limits ----------------------------------------------------------------------------
