@@ -43,12 +43,6 @@ JOBS: dict[str, JobSpec] = {
             "expire requests and offers past their dates; supersede proposals on them",
         ),
         JobSpec(
-            "purge",
-            tasks.purge,
-            {"hour": "3", "minute": "30"},
-            "empty the text of emails older than OUTBOX_RETENTION_DAYS (privacy)",
-        ),
-        JobSpec(
             "remind",
             tasks.remind,
             {"hour": "8", "minute": "0"},
@@ -60,6 +54,12 @@ JOBS: dict[str, JobSpec] = {
             tasks.send_outbox,
             {"minute": "*/5"},
             "send queued emails by SMTP, retrying with exponential backoff",
+        ),
+        JobSpec(
+            "purge",
+            tasks.purge,
+            {"hour": "3", "minute": "30"},
+            "empty the text of emails older than OUTBOX_RETENTION_DAYS (privacy)",
         ),
     )
 }
