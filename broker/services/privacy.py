@@ -294,6 +294,13 @@ def erase_user(user: User, *, by: User) -> User:
     user.email_opt_outs = []
     user.last_login_at = None
     end_sessions(user)
+    # Emails not yet sent will not be: the address is gone.
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.to_email == old_email, OutboxMessage.status == "pending")
+        .values(status="failed", last_error="The recipient's data was erased.")
+        .execution_options(synchronize_session=False)
+    )
     db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.to_email == old_email)

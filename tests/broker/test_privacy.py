@@ -201,6 +201,16 @@ def test_an_admin_erases_a_person_after_confirming(client, auth, two, make_user)
             status="sent",
         )
     )
+    db.session.add(
+        OutboxMessage(
+            dedupe_key="x2",
+            to_email=person.email,
+            subject="Soon",
+            template="match_approved",
+            body_text="Dear Employer person a",
+            status="pending",
+        )
+    )
     db.session.commit()
     auth.login(admin)
     url = f"/admin/users/{person.id}/erase"
@@ -219,6 +229,8 @@ def test_an_admin_erases_a_person_after_confirming(client, auth, two, make_user)
     # Nothing of them is left in the outbox, feedback or the audit rows about them...
     outbox = db.session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == "x1"))
     assert (outbox.to_email, outbox.body_text, outbox.body_html) == (erased.email, "", "")
+    unsent = db.session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == "x2"))
+    assert (unsent.status, unsent.body_text, unsent.to_email) == ("failed", "", erased.email)
     assert db.session.scalar(select(Feedback.comment).where(Feedback.by_id == person.id)) == ""
     rows = db.session.scalars(
         select(AuditEntry).where(
