@@ -95,6 +95,16 @@ class Config:
     RATELIMIT_RESET_ADDRESS = os.environ.get("RATELIMIT_RESET_ADDRESS", "10 per hour")
     RATELIMIT_RESET_ACCOUNT = os.environ.get("RATELIMIT_RESET_ACCOUNT", "3 per hour")
 
+    # The largest request body accepted, in bytes: a larger one is refused (413) before it
+    # is read. The admin's schools import may be larger (a full GIAS extract is ~60 MB).
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(5 * 1024 * 1024)))
+    IMPORT_MAX_CONTENT_LENGTH = int(
+        os.environ.get("IMPORT_MAX_CONTENT_LENGTH", str(100 * 1024 * 1024))
+    )
+    # Days an email's text stays in the outbox after it was sent or given up on; then the
+    # nightly housekeeping empties it (the row stays, to show that it was sent).
+    OUTBOX_RETENTION_DAYS = int(os.environ.get("OUTBOX_RETENTION_DAYS", "90"))
+
     MAIL_SERVER = os.environ.get("MAIL_SERVER", "localhost")
     MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
     MAIL_USE_TLS = _bool("MAIL_USE_TLS", False)

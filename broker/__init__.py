@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from broker import web
+from broker import security, web
 from broker.extensions import csrf, db, limiter, login_manager, migrate
 from broker.logconfig import configure_logging
 from config import BASE_DIR, INSTANCE_DIR, Config
@@ -61,6 +61,8 @@ def create_app(config_class: type[Config] = Config) -> Flask:
         # Behind a load balancer, the visitor's address (for rate limits and the audit log)
         # is the one the proxies put in X-Forwarded-For.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    # Before web: the import's larger size limit is set before anything reads a body.
+    security.init_app(app)
     # Before the blueprints: their routes use its ``id`` converter.
     web.init_app(app)
 
@@ -98,12 +100,9 @@ def create_app(config_class: type[Config] = Config) -> Flask:
             return redirect(url_for(DASHBOARDS[current_user.role]))
         return render_template("index.html")
 
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
+    @app.get("/privacy")
+    def privacy():
+        return render_template("privacy.html", outbox_days=app.config["OUTBOX_RETENTION_DAYS"])
 
     for code in (400, 403, 404, 500):
         app.register_error_handler(code, _error_page(code))

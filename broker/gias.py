@@ -358,7 +358,8 @@ def _read_text(source: str | os.PathLike[str] | IO[bytes] | IO[str]) -> str:
         else:
             data = source.read()
     except OSError as exc:
-        raise SchoolFileError(f"Cannot read {_describe(source)}: {exc}") from exc
+        # strerror, not str(exc): the latter repeats the path, which a page must never show.
+        raise SchoolFileError(f"Cannot read {_describe(source)}: {exc.strerror}") from exc
     if isinstance(data, str):
         return data.removeprefix("\ufeff")
     # UTF-8 first (with or without a BOM); GIAS downloads themselves are Windows-1252.

@@ -55,5 +55,11 @@ JOBS: dict[str, JobSpec] = {
             {"minute": "*/5"},
             "send queued emails by SMTP, retrying with exponential backoff",
         ),
+        JobSpec(
+            "purge",
+            tasks.purge,
+            {"hour": "3", "minute": "30"},
+            "empty the text of emails older than OUTBOX_RETENTION_DAYS (privacy)",
+        ),
     )
 }

@@ -17,9 +17,10 @@ from broker.models import MatchRun
 from broker.services.housekeeping import expire_stale, remind_due
 from broker.services.matching import run_matching
 from broker.services.outbox import SmtpSettings, claim_due, send_claimed
+from broker.services.privacy import purge_outbox
 from jobs.insights import refresh_after_match
 
-__all__ = ["expire", "match", "remind", "send_outbox"]
+__all__ = ["expire", "match", "purge", "remind", "send_outbox"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,13 @@ def expire(now: datetime) -> dict[str, Any]:
     counts = expire_stale(now)
     db.session.commit()
     return counts
+
+
+def purge(now: datetime) -> dict[str, Any]:
+    """Empty the text of emails older than OUTBOX_RETENTION_DAYS (the rows stay)."""
+    emptied = purge_outbox(now)
+    db.session.commit()
+    return {"outbox_emptied": emptied}
 
 
 def remind(now: datetime) -> dict[str, Any]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
+import io
 from datetime import UTC, datetime
-from pathlib import Path
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
+from werkzeug.utils import secure_filename
 from wtforms import SelectChoice
 
 from broker import clock
@@ -17,9 +17,9 @@ from broker.auth.access import get_or_404, role_guard
 from broker.extensions import db
 from broker.formutil import EmptyForm, id_arg
 from broker.gias import SchoolFileError
-from broker.models import Area, School, User
+from broker.models import Area, Employer, School, User
 from broker.pagination import paginate
-from broker.services import accounts, audit, figures
+from broker.services import accounts, audit, figures, privacy
 from broker.services.schools import load_schools
 from broker.web import redirect_on_refusal
 
@@ -83,24 +83,65 @@ def toggle_active(user_id: int):
     return redirect(url_for("admin.users"))
 
 
+@bp.route("/users/<id:user_id>/erase", methods=["GET", "POST"])
+@redirect_on_refusal(lambda user_id: url_for("admin.users"))
+def erase_user(user_id: int):
+    """Erase a person's personal data on their request, after a confirmation page."""
+    user = get_or_404(User, user_id, lambda u: True)
+    form = EmptyForm()
+    if form.validate_on_submit():
+        privacy.erase_user(user, by=current_user)
+        flash(f"The personal data of user {user.id} has been erased.", "success")
+        return redirect(url_for("admin.users"))
+    return render_template(
+        "admin/erase.html", form=form, what=user, kind="person", erased=privacy.is_erased(user)
+    ), form.status
+
+
+@bp.route("/schools/<id:school_id>/erase", methods=["GET", "POST"])
+@redirect_on_refusal(lambda school_id: url_for("admin.users"))
+def erase_school(school_id: int):
+    """Erase a school's people and careers leader's details on request, after confirmation."""
+    return _erase_organisation(get_or_404(School, school_id, lambda s: True), "school")
+
+
+@bp.route("/employers/<id:employer_id>/erase", methods=["GET", "POST"])
+@redirect_on_refusal(lambda employer_id: url_for("admin.users"))
+def erase_employer(employer_id: int):
+    """Erase an employer's people and contact details on request, after confirmation."""
+    return _erase_organisation(get_or_404(Employer, employer_id, lambda e: True), "employer")
+
+
+def _erase_organisation(org: School | Employer, kind: str):
+    form = EmptyForm()
+    if form.validate_on_submit():
+        name = org.name
+        privacy.erase_organisation(org, by=current_user)
+        flash(f"The personal data of {name} has been erased.", "success")
+        return redirect(url_for("admin.users"))
+    return render_template(
+        "admin/erase.html", form=form, what=org, kind=kind, erased=False
+    ), form.status
+
+
 @bp.route("/import", methods=["GET", "POST"])
 def import_schools():
     form = SchoolsImportForm()
     report = None
     if form.validate_on_submit():
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "schools.csv"
-            form.file.data.save(path)
-            try:
-                report = load_schools(path, quiet=True)
-            except SchoolFileError as exc:
-                # A file the importer cannot read: shown on the form (the 400 rolls back).
-                form.file.errors.append(str(exc))
-            else:
-                audit.record(
-                    "schools.imported", "School", by=current_user, summary=report.summary()
-                )
-                flash(f"Imported: {report.summary()}.", "success")
+        upload = form.file.data
+        # Read from memory under the uploaded file's own name, never a path on this server,
+        # so that no message about the file can show where the server keeps things.
+        source = io.BytesIO(upload.read())
+        source.name = secure_filename(upload.filename or "") or "the uploaded file"
+        try:
+            report = load_schools(source, quiet=True)
+        except SchoolFileError as exc:
+            # A file the importer cannot read: shown on the form (the 400 rolls back).
+            form.file.errors.append(str(exc))
+        else:
+            audit.record("schools.imported", "School", by=current_user, summary=report.summary())
+            flash(f"Imported: {report.summary()}.", "success")
     return render_template("admin/import.html", form=form, report=report), form.status
 
 

@@ -11,10 +11,23 @@ email (confirming an address) change state on a GET, so they commit themselves.
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+import json
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
+from broker import clock
 from broker.auth import ratelimits, sessions
 from broker.auth.forms import (
     ChangeEmailForm,
@@ -28,7 +41,7 @@ from broker.auth.forms import (
 )
 from broker.extensions import db
 from broker.formutil import Form, safe_next
-from broker.services import accounts
+from broker.services import accounts, privacy
 from broker.services.errors import ServiceError
 from broker.services.notify import kinds_for
 
@@ -213,6 +226,22 @@ def _account_page(status: int = 200, **forms):
 @login_required
 def account():
     return _account_page()
+
+
+@bp.get("/account/organisation-data")
+@login_required
+def organisation_data():
+    """Everything held about the signed-in person's school or employer, as a JSON file."""
+    org = current_user.school or current_user.employer
+    if org is None:
+        abort(404)  # coordinators and admins belong to no organisation
+    body = json.dumps(privacy.export_organisation(org), indent=2, ensure_ascii=False)
+    name = f"broker-{type(org).__name__.lower()}-{org.id}-{clock.today().isoformat()}.json"
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def _refused(form, exc: ServiceError, **forms):

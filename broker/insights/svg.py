@@ -202,7 +202,8 @@ def coverage_map(
         cls = "la" if england else "land"
         if highlight and name in highlight:
             cls += " in-view"
-        fill = f' style="fill:{shade[name]}"' if shade and name in shade else ""
+        # A presentation attribute, not an inline style, which the pages' CSP refuses.
+        fill = f' fill="{escape(shade[name])}"' if shade and name in shade else ""
         out.append(f'<path class="{cls}" d="{path}"{fill}><title>{escape(name)}</title></path>')
     out.append("</g>")
     many = len(schools) > 400

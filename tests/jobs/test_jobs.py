@@ -28,7 +28,7 @@ def _vetted(make_employer, **kw):
 
 
 def test_registry_has_the_stable_ids():
-    assert list(JOBS) == ["match", "expire", "remind", "send-outbox"]
+    assert list(JOBS) == ["match", "expire", "remind", "send-outbox", "purge"]
     assert JOBS["match"].cron == {"hour": "2", "minute": "0"}
     assert all(callable(spec.func) for spec in JOBS.values())
 
