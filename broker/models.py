@@ -34,6 +34,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from broker import clock
 from broker.extensions import db
+from broker.statuses import LOCKED, MatchStatus
 from matching.model import ENCOUNTER_TYPES, SCHOOL_GENDERS, SCHOOL_KINDS, SEN_CODES
 
 __all__ = [
@@ -47,8 +48,6 @@ __all__ = [
     "OFFER_STATUSES",
     "REQUEST_STATUSES",
     "MATCH_STATUSES",
-    "LOCKED_MATCH_STATUSES",
-    "LIVE_MATCH_STATUSES",
     "User",
     "Area",
     "Employer",
@@ -79,20 +78,8 @@ EMPLOYER_KINDS = (
 OFFER_DELIVERY = ("at_school", "at_workplace", "virtual")
 OFFER_STATUSES = ("open", "paused", "closed", "expired")
 REQUEST_STATUSES = ("open", "withdrawn", "expired")
-MATCH_STATUSES = (
-    "proposed",  # by the matcher or a coordinator, awaiting a coordinator's approval
-    "approved",  # by a coordinator; awaiting both sides
-    "accepted",  # by both employer and school
-    "delivered",  # the encounter happened
-    "rejected",  # by a coordinator
-    "declined",  # by the employer or the school
-    "cancelled",  # after acceptance, by either side or a coordinator
-    "superseded",  # an unapproved proposal replaced by a later run
-)
-# A rebalance never moves these; they hold capacity and demand.
-LOCKED_MATCH_STATUSES = ("approved", "accepted", "delivered")
-# Matches that hold capacity and demand (unapproved proposals included).
-LIVE_MATCH_STATUSES = ("proposed", *LOCKED_MATCH_STATUSES)
+# Stored as the enum's values, in lifecycle order; the named sets live in broker.statuses.
+MATCH_STATUSES = tuple(MatchStatus)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -450,7 +437,7 @@ class Match(db.Model):
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
     offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
     pupils: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(12), default="proposed", index=True)
+    status: Mapped[str] = mapped_column(String(12), default=MatchStatus.PROPOSED, index=True)
     score: Mapped[float] = mapped_column(Float, default=0.0)
     km: Mapped[float] = mapped_column(Float, default=0.0)
     reasons: Mapped[str] = mapped_column(Text, default="")
@@ -476,7 +463,7 @@ class Match(db.Model):
 
     @property
     def locked(self) -> bool:
-        return self.status in LOCKED_MATCH_STATUSES
+        return self.status in LOCKED
 
     def __repr__(self) -> str:
         return f"<Match {self.id} r={self.request_id} o={self.offer_id} {self.status}>"

@@ -24,6 +24,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from broker.statuses import COVERAGE, Coverage
+
 __all__ = [
     "COVERAGE_COLOURS",
     "Bounds",
@@ -38,10 +40,10 @@ OUTLINES_FILE = Path(__file__).resolve().parent.parent / "data" / "england_las.j
 
 #: Coverage colours, distinguishable with the common colour-vision deficiencies.
 COVERAGE_COLOURS = {
-    "none": "#c0392b",
-    "proposed": "#e6a100",
-    "booked": "#2a9d8f",
-    "delivered": "#1d4f91",
+    Coverage.NONE: "#c0392b",
+    Coverage.PROPOSED: "#e6a100",
+    Coverage.BOOKED: "#2a9d8f",
+    Coverage.DELIVERED: "#1d4f91",
 }
 OFFER_COLOUR = "#7b3fa0"
 SERIES_COLOURS = ("#1d4f91", "#e6a100", "#2a9d8f", "#c0392b")
@@ -221,7 +223,7 @@ def coverage_map(
         out.append("</g>")
     out.append('<g class="layer schools">')
     # Worst coverage drawn last, so the gaps are on top.
-    order = {"delivered": 0, "booked": 1, "proposed": 2, "none": 3}
+    order = {c: i for i, c in enumerate(reversed(COVERAGE))}
     for s in sorted(schools, key=lambda s: order.get(s.coverage, 3)):
         x, y = project(s.lat, s.lon)
         text = f"{s.name}: {_COVERAGE_TEXT.get(s.coverage, s.coverage)}"
@@ -258,10 +260,10 @@ def coverage_map(
 
 
 _COVERAGE_TEXT = {
-    "none": "no encounter this year",
-    "proposed": "proposed, awaiting a coordinator",
-    "booked": "encounter booked",
-    "delivered": "encounter delivered",
+    Coverage.NONE: "no encounter this year",
+    Coverage.PROPOSED: "proposed, awaiting a coordinator",
+    Coverage.BOOKED: "encounter booked",
+    Coverage.DELIVERED: "encounter delivered",
 }
 
 

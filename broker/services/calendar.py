@@ -24,9 +24,9 @@ from broker.extensions import db
 from broker.models import Employer, EncounterRequest, Match, Offer, School, User
 from broker.services import audit
 from broker.services.matches import common_window
+from broker.statuses import CONFIRMED, MatchStatus
 from broker.wording import label, plural
 
-FEED_STATUSES = ("accepted", "delivered")
 _SALT = "broker.calendar-feed"
 
 
@@ -138,7 +138,7 @@ def render_ics(name: str, events: list[Event], *, now: datetime, host: str) -> s
             f"SUMMARY:{escape_text(event.summary)}",
             f"DESCRIPTION:{escape_text(event.description)}",
             f"LOCATION:{escape_text(event.location)}",
-            "STATUS:CONFIRMED" if event.status in FEED_STATUSES else "STATUS:TENTATIVE",
+            "STATUS:CONFIRMED" if event.status in CONFIRMED else "STATUS:TENTATIVE",
             "TRANSP:TRANSPARENT",
             "END:VEVENT",
         ]
@@ -165,7 +165,7 @@ def _event(match: Match, *, for_school: bool) -> Event:
     summary = f"{label(offer.type)}: {other} (year {request.year_group}, {pupils})"
     if undated:
         summary += " - date to agree"
-    if match.status == "delivered":
+    if match.status == MatchStatus.DELIVERED:
         summary += " - delivered"
     if offer.delivery == "virtual":
         location = "Online"
@@ -183,7 +183,7 @@ def _matches(*where) -> list[Match]:
             select(Match)
             .join(Offer, Match.offer_id == Offer.id)
             .join(EncounterRequest, Match.request_id == EncounterRequest.id)
-            .where(Match.status.in_(FEED_STATUSES), *where)
+            .where(Match.status.in_(CONFIRMED), *where)
             .options(
                 joinedload(Match.offer).joinedload(Offer.employer),
                 joinedload(Match.request).joinedload(EncounterRequest.school),

@@ -37,6 +37,7 @@ from broker.models import (
 from broker.services import accounts
 from broker.services.insights import refresh_insights
 from broker.services.matching import run_matching
+from broker.statuses import MatchStatus
 
 log = logging.getLogger(__name__)
 
@@ -439,7 +440,7 @@ def _demo_users() -> dict[str, str]:
             select(School.area_id)
             .join(EncounterRequest, EncounterRequest.school_id == School.id)
             .join(Match, Match.request_id == EncounterRequest.id)
-            .where(School.area_id.is_not(None), Match.status == "proposed", *where)
+            .where(School.area_id.is_not(None), Match.status == MatchStatus.PROPOSED, *where)
             .group_by(School.area_id)
             .order_by(proposals.desc(), School.area_id)
             .limit(1)
@@ -475,7 +476,7 @@ def _demo_users() -> dict[str, str]:
         select(School)
         .join(EncounterRequest)
         .join(Match, Match.request_id == EncounterRequest.id)
-        .where(School.area_id.in_(area_ids or [-1]), Match.status == "proposed")
+        .where(School.area_id.in_(area_ids or [-1]), Match.status == MatchStatus.PROPOSED)
         .group_by(School.id)
         .order_by(proposals.desc(), School.id)
         .limit(1)

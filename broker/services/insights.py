@@ -36,6 +36,7 @@ from broker.extensions import db
 from broker.insights.models import InsightSnapshot
 from broker.models import EncounterRequest, Match, MatchRun, School
 from broker.services.matching import load_inputs
+from broker.statuses import MatchStatus
 from matching.marginal import Site, where_one_more_helps
 from matching.outcomes import school_outcomes
 
@@ -113,7 +114,9 @@ def _current_rows(problem: engine.Problem, locked: list[engine.Locked]) -> list[
     for lk in locked:
         pupils[(int(lk.request_id), int(lk.offer_id))] += lk.pupils
     for r, o, p in db.session.execute(
-        select(Match.request_id, Match.offer_id, Match.pupils).where(Match.status == "proposed")
+        select(Match.request_id, Match.offer_id, Match.pupils).where(
+            Match.status == MatchStatus.PROPOSED
+        )
     ):
         if r in problem.request_index and o in problem.offer_index:
             pupils[(int(r), int(o))] += int(p)
