@@ -315,4 +315,4 @@ def impact_page():
     )
 
 
-register_calendar_pages(bp, kind="employer", own=_employer, events=calendar.employer_events)
+register_calendar_pages(bp, model=Employer, own=_employer, events=calendar.employer_events)

@@ -327,4 +327,4 @@ def report():
     )
 
 
-register_calendar_pages(bp, kind="school", own=_school, events=calendar.school_events)
+register_calendar_pages(bp, model=School, own=_school, events=calendar.school_events)

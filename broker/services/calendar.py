@@ -13,8 +13,10 @@ a fixed date yet is an all-day event spanning the window the two sides agreed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
@@ -26,6 +28,9 @@ from broker.services import audit
 from broker.services.matches import common_window
 from broker.statuses import CONFIRMED, MatchStatus
 from broker.wording import label, plural
+
+#: A calendar's owner: a school or an employer.
+Org = TypeVar("Org", School, Employer)
 
 _SALT = "broker.calendar-feed"
 
@@ -50,12 +55,12 @@ def read_feed_token(secret_key: str, token: str, kind: str) -> tuple[int, int] |
     return parts[0], parts[1]
 
 
-def feed_owner(secret_key: str, token: str, kind: str) -> School | Employer | None:
-    """The school or employer whose current calendar address this token is, else None."""
-    found = read_feed_token(secret_key, token, kind)
+def feed_owner(secret_key: str, token: str, model: type[Org]) -> Org | None:
+    """The school or employer (``model``) whose current calendar address this token is,
+    else None."""
+    found = read_feed_token(secret_key, token, model.__name__.lower())
     if found is None:
         return None
-    model = School if kind == "school" else Employer
     org = db.session.get(model, found[0])
     if org is None or org.calendar_key != found[1]:
         return None
@@ -113,7 +118,7 @@ def ics_date(day: date) -> str:
     return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
-def render_ics(name: str, events: list[Event], *, now: datetime, host: str) -> str:
+def render_ics(name: str, events: Sequence[Event], *, now: datetime, host: str) -> str:
     """Return an iCalendar document for ``events``."""
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     lines = [

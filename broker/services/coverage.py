@@ -61,7 +61,7 @@ __all__ = [
     "supply_demand",
 ]
 
-_RANK = {
+_RANK: dict[str, int] = {
     MatchStatus.PROPOSED: 1,
     MatchStatus.APPROVED: 2,
     MatchStatus.ACCEPTED: 2,
@@ -116,7 +116,8 @@ def school_coverage(
     where = _school_filter(area_ids)
     if school_id is not None:
         where.append(School.id == school_id)
-    out = {int(i): Coverage.NONE for i in db.session.scalars(select(School.id).where(*where))}
+    schools = db.session.scalars(select(School.id).where(*where))
+    out: dict[int, str] = {int(i): Coverage.NONE for i in schools}
     rows = db.session.execute(
         select(EncounterRequest.school_id, Match.status)
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
@@ -367,24 +368,25 @@ def supply_demand(area_ids: list[int] | None, today: date) -> SupplyDemand:
                 .where(*open_offers)
             )
         )
-    demand: dict[tuple[str, int], int] = defaultdict(int)
+    # Schools and employers outside every area have area None.
+    demand: dict[tuple[str, int | None], int] = defaultdict(int)
     for sign, query in ((1, asked), (-1, held_r)):
         for kind, area, n in db.session.execute(query.where(*open_requests).group_by(*key_r)):
             demand[(kind, area)] += sign * int(n or 0)
-    supply: dict[tuple[str, int, bool], int] = defaultdict(int)
-    for sign, query in ((1, offered), (-1, held_o)):
+    supply: dict[tuple[str, int | None, bool], int] = defaultdict(int)
+    for sign, supplied in ((1, offered), (-1, held_o)):
         for kind, area, virtual, n in db.session.execute(
-            query.where(*open_offers).group_by(*key_o)
+            supplied.where(*open_offers).group_by(*key_o)
         ):
             supply[(kind, area, bool(virtual))] += sign * int(n or 0)
     wanted = None if area_ids is None else set(area_ids)
     demand_type: dict[str, int] = defaultdict(int)
-    demand_area: dict[int, int] = defaultdict(int)
+    demand_area: dict[int | None, int] = defaultdict(int)
     for (kind, area), n in demand.items():
         demand_type[kind] += max(0, n)
         demand_area[area] += max(0, n)
     supply_type: dict[str, int] = defaultdict(int)
-    supply_area: dict[int, int] = defaultdict(int)
+    supply_area: dict[int | None, int] = defaultdict(int)
     virtual_type: dict[str, int] = defaultdict(int)
     for (kind, area, virtual), n in supply.items():
         if virtual:
@@ -439,7 +441,7 @@ def run_history(area_ids: list[int] | None, *, limit: int = 30) -> list[RunPoint
             .limit(limit)
         )
     )
-    figures_of = dict(
+    figures_of: dict[int | None, dict[str, Any]] = dict(
         db.session.execute(
             select(InsightSnapshot.run_id, InsightSnapshot.figures)
             .where(InsightSnapshot.run_id.in_([r.id for r in runs] or [-1]))

@@ -456,7 +456,7 @@ def _demo_users() -> dict[str, str]:
         name="Demo coordinator",
         role="coordinator",
         password=DEMO_PASSWORD,
-        areas=[db.session.get(Area, i) for i in area_ids],
+        areas=list(db.session.scalars(select(Area).where(Area.id.in_(area_ids)))),
     )
     employer = db.session.scalar(
         select(Employer)

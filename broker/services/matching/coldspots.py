@@ -127,7 +127,7 @@ def cold_spot_requests(area_ids: Sequence[int] | None, today: date) -> list[int]
         requests,
         offers,
         weights=weights(),
-        forbidden=forbidden_pairs([r.id for r in req_rows], [o.offer_id for o in offers]),
+        forbidden=forbidden_pairs([r.id for r in req_rows], [as_id(o.offer_id) for o in offers]),
         k=1,
     )
     return sorted(_without_candidates(problem))
