@@ -2,7 +2,7 @@
 
 Shared by the school and employer blueprints, like :mod:`broker.matchpages`::
 
-    register_calendar_pages(bp, kind="school", own=lambda: current_user.school,
+    register_calendar_pages(bp, model=School, own=lambda: current_user.school,
                             events=calendar.school_events)
 
 It adds ``<bp>.calendar_page`` (``GET /calendar``), ``calendar_feed``
@@ -29,7 +29,6 @@ from flask_login import current_user
 
 from broker import clock
 from broker.formutil import EmptyForm
-from broker.models import Employer, School
 from broker.services import calendar
 
 __all__ = ["register_calendar_pages"]
@@ -38,11 +37,13 @@ __all__ = ["register_calendar_pages"]
 def register_calendar_pages(
     bp: Blueprint,
     *,
-    kind: str,
-    own: Callable[[], School | Employer],
-    events: Callable[[School | Employer], Sequence[calendar.Event]],
+    model: type[calendar.Org],
+    own: Callable[[], calendar.Org],
+    events: Callable[[calendar.Org], Sequence[calendar.Event]],
 ) -> None:
-    """Add the calendar page, the feed and the new-address action to ``bp``."""
+    """Add the calendar page, the feed and the new-address action to ``bp``, for the
+    calendar of ``model`` (a school or an employer)."""
+    kind = model.__name__.lower()
 
     def calendar_page():
         org = own()
@@ -58,7 +59,7 @@ def register_calendar_pages(
         )
 
     def calendar_feed(token: str):
-        org = calendar.feed_owner(current_app.config["SECRET_KEY"], token, kind)
+        org = calendar.feed_owner(current_app.config["SECRET_KEY"], token, model)
         if org is None:
             abort(404)
         body = calendar.render_ics(

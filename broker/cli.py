@@ -8,6 +8,7 @@ loads the demo data and serves the app; ``broker import-schools FILE`` loads sch
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 from flask import Flask
@@ -17,6 +18,9 @@ from sqlalchemy import select
 from werkzeug.serving import run_simple
 
 from broker.extensions import db
+
+if TYPE_CHECKING:
+    from werkzeug.local import LocalProxy
 from broker.gias import SCHOOLS_CSV as SHIPPED_SCHOOLS
 
 
@@ -142,4 +146,6 @@ def demo_command(
         click.echo(f"\nServing on http://{host}:{port}/  (Ctrl+C to stop)")
         # Flask's app.run() refuses to block inside a `flask`-style CLI command, so the
         # demo serves through Werkzeug directly (gunicorn is for production).
-        run_simple(host, port, current_app._get_current_object(), threaded=True)
+        # current_app is a LocalProxy (typed as the Flask it stands for); serve the app itself.
+        app = cast("LocalProxy[Flask]", current_app)._get_current_object()
+        run_simple(host, port, app, threaded=True)

@@ -139,12 +139,15 @@ class DecimalField(_DecimalField):
     (WTForms takes them, and comparing a signalling NaN raises instead of answering.)
     """
 
+    # WTForms is untyped: the parsed Decimal once the form validates, else None.
+    data: Any
+
     def process_formdata(self, valuelist: list[Any]) -> None:
         try:
             super().process_formdata(valuelist)
         except ValueError:
             raise ValueError(f"{_name(self)}: give a number, e.g. 12.5.") from None
-        value: Any = self.data  # type: ignore[has-type]
+        value: Any = self.data
         if isinstance(value, decimal.Decimal) and not value.is_finite():
             self.data = None
             raise ValueError(f"{_name(self)}: give a number, e.g. 12.5.")
@@ -153,12 +156,15 @@ class DecimalField(_DecimalField):
 class DateField(_DateField):
     """A date from :data:`FIRST_DATE` to :data:`LAST_DATE`; others are refused, naming the field."""
 
+    # WTForms is untyped: the parsed date once the form validates, else None.
+    data: Any
+
     def process_formdata(self, valuelist: list[Any]) -> None:
         try:
             super().process_formdata(valuelist)
         except ValueError:
             raise ValueError(f"{_name(self)}: give a date as YYYY-MM-DD.") from None
-        value: Any = self.data  # type: ignore[has-type]
+        value: Any = self.data
         if value is not None and not FIRST_DATE <= value <= LAST_DATE:
             self.data = None
             raise ValueError(

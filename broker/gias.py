@@ -564,7 +564,7 @@ def _locate(pending: list[_Pending], fmt: Format, result: ParseResult) -> None:
     coord_column = "Easting/Northing" if fmt == "gias" else "lat/lon"
     by_postcode = 0
     for p in pending:
-        if p.lat is None:
+        if p.lat is None or p.lon is None:
             postcode = p.values["postcode"]
             if postcode is None:
                 result.skipped.append(

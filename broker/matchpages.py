@@ -30,9 +30,9 @@ from broker.employer.forms import MAX_CAPACITY
 from broker.formutil import DateField, Form, InRange, IntegerField, MaxLength, choices
 from broker.models import ENCOUNTER_TYPES, Match, Offer
 from broker.services import matches
+from broker.statuses import CONFIRMED, LIVE, MatchStatus
 
 __all__ = [
-    "CONTACT_STATUSES",
     "DeliveryForm",
     "FeedbackForm",
     "ReasonForm",
@@ -44,12 +44,11 @@ __all__ = [
     "register_match_pages",
 ]
 
-# Each side sees the other's contact details once both have said yes.
-CONTACT_STATUSES = ("accepted", "delivered")
 # The statuses a side can filter its list by (not rejected or superseded proposals); with no
 # status chosen the list shows the live and delivered ones.
-VISIBLE_MATCH_STATUSES = ("proposed", "approved", "accepted", "delivered", "declined", "cancelled")
-LIVE_MATCH_STATUSES = ("proposed", "approved", "accepted", "delivered")
+VISIBLE_MATCH_STATUSES = tuple(
+    s for s in MatchStatus if s in LIVE or s in {MatchStatus.DECLINED, MatchStatus.CANCELLED}
+)
 
 
 class ReasonForm(Form):
@@ -134,7 +133,7 @@ def filter_matches(query: Select, *, status: str, type_: str, sorts: dict, sort:
     if status in VISIBLE_MATCH_STATUSES:
         query = query.where(Match.status == status)
     else:
-        query = query.where(Match.status.in_(LIVE_MATCH_STATUSES))
+        query = query.where(Match.status.in_(LIVE))
     if type_ in ENCOUNTER_TYPES:
         query = query.where(Offer.type == type_)
     return query.order_by(*sorts.get(sort, sorts["newest"]))
@@ -168,7 +167,7 @@ def register_match_pages(
         return render_template(
             template,
             match=match,
-            show_contacts=match.status in CONTACT_STATUSES,
+            show_contacts=match.status in CONFIRMED,  # both sides said yes
             feedback=feedback,
             respond_form=forms.get("respond_form") or RespondForm(formdata=None),
             schedule_form=forms.get("schedule_form")

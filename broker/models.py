@@ -33,7 +33,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from broker import clock
-from broker.extensions import db
+from broker.extensions import Model, db
+from broker.statuses import LOCKED, MatchStatus
 from matching.model import ENCOUNTER_TYPES, SCHOOL_GENDERS, SCHOOL_KINDS, SEN_CODES
 
 __all__ = [
@@ -47,8 +48,6 @@ __all__ = [
     "OFFER_STATUSES",
     "REQUEST_STATUSES",
     "MATCH_STATUSES",
-    "LOCKED_MATCH_STATUSES",
-    "LIVE_MATCH_STATUSES",
     "SCHOOL_MEMBER_STATUSES",
     "User",
     "Area",
@@ -80,20 +79,8 @@ EMPLOYER_KINDS = (
 OFFER_DELIVERY = ("at_school", "at_workplace", "virtual")
 OFFER_STATUSES = ("open", "paused", "closed", "expired")
 REQUEST_STATUSES = ("open", "withdrawn", "expired")
-MATCH_STATUSES = (
-    "proposed",  # by the matcher or a coordinator, awaiting a coordinator's approval
-    "approved",  # by a coordinator; awaiting both sides
-    "accepted",  # by both employer and school
-    "delivered",  # the encounter happened
-    "rejected",  # by a coordinator
-    "declined",  # by the employer or the school
-    "cancelled",  # after acceptance, by either side or a coordinator
-    "superseded",  # an unapproved proposal replaced by a later run
-)
-# A rebalance never moves these; they hold capacity and demand.
-LOCKED_MATCH_STATUSES = ("approved", "accepted", "delivered")
-# Matches that hold capacity and demand (unapproved proposals included).
-LIVE_MATCH_STATUSES = ("proposed", *LOCKED_MATCH_STATUSES)
+# Stored as the enum's values, in lifecycle order; the named sets live in broker.statuses.
+MATCH_STATUSES = tuple(MatchStatus)
 # A school user's membership of their school (issue 10): "pending" until verified (by the
 # school's web domain, a coordinator of its area, an admin or one of its verified members);
 # refused and removed people keep their row for the audit trail but cannot sign in.
@@ -113,7 +100,7 @@ coordinator_areas = Table(
 )
 
 
-class Area(db.Model):
+class Area(Model):
     """A local authority area; coordinators are scoped to one or more."""
 
     __tablename__ = "areas"
@@ -128,7 +115,7 @@ class Area(db.Model):
         return f"<Area {self.id} {self.name!r}>"
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person who signs in; their role decides which blueprint they may use."""
 
     __tablename__ = "users"
@@ -209,7 +196,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.id} {self.email!r} {self.role}>"
 
 
-class Employer(db.Model):
+class Employer(Model):
     """An organisation that offers encounters: business, college, provider, charity..."""
 
     __tablename__ = "employers"
@@ -244,7 +231,7 @@ class Employer(db.Model):
         return f"<Employer {self.id} {self.name!r}>"
 
 
-class School(db.Model):
+class School(Model):
     """A school, identified by its DfE URN; imported from GIAS and kept up by its careers leader."""
 
     __tablename__ = "schools"
@@ -300,7 +287,7 @@ class School(db.Model):
         return f"<School {self.id} URN {self.urn} {self.name!r}>"
 
 
-class SchoolYearGroup(db.Model):
+class SchoolYearGroup(Model):
     """How many pupils a school has in one year group (a cohort count, never names)."""
 
     __tablename__ = "school_year_groups"
@@ -321,7 +308,7 @@ class SchoolYearGroup(db.Model):
         return f"<SchoolYearGroup school={self.school_id} Y{self.year_group} {self.pupils}>"
 
 
-class SchoolBlackout(db.Model):
+class SchoolBlackout(Model):
     """Dates a school cannot host or travel (exams, INSET days, trips); the matcher avoids them."""
 
     __tablename__ = "school_blackouts"
@@ -339,7 +326,7 @@ class SchoolBlackout(db.Model):
         return f"<SchoolBlackout school={self.school_id} {self.starts_on}..{self.ends_on}>"
 
 
-class Offer(db.Model):
+class Offer(Model):
     """What an employer offers: an encounter type, for some pupils, somewhere, some time."""
 
     __tablename__ = "offers"
@@ -399,7 +386,7 @@ class Offer(db.Model):
         return f"<Offer {self.id} {self.type} cap={self.capacity} {self.status}>"
 
 
-class EncounterRequest(db.Model):
+class EncounterRequest(Model):
     """What a school asks for: an encounter type for a cohort of one year group, in a window."""
 
     __tablename__ = "requests"
@@ -442,7 +429,7 @@ class EncounterRequest(db.Model):
         return f"<EncounterRequest {self.id} {self.type} Y{self.year_group} {self.pupils}>"
 
 
-class MatchRun(db.Model):
+class MatchRun(Model):
     """One run of the matcher (nightly, on demand or a late drop-out) with its figures."""
 
     __tablename__ = "match_runs"
@@ -462,7 +449,7 @@ class MatchRun(db.Model):
         return f"<MatchRun {self.id} {self.kind} {self.status}>"
 
 
-class Match(db.Model):
+class Match(Model):
     """A pairing of a request with an offer for some pupils, and where it is in its lifecycle."""
 
     __tablename__ = "matches"
@@ -477,7 +464,7 @@ class Match(db.Model):
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
     offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
     pupils: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(12), default="proposed", index=True)
+    status: Mapped[str] = mapped_column(String(12), default=MatchStatus.PROPOSED, index=True)
     score: Mapped[float] = mapped_column(Float, default=0.0)
     km: Mapped[float] = mapped_column(Float, default=0.0)
     reasons: Mapped[str] = mapped_column(Text, default="")
@@ -503,7 +490,7 @@ class Match(db.Model):
 
     @property
     def locked(self) -> bool:
-        return self.status in LOCKED_MATCH_STATUSES
+        return self.status in LOCKED
 
     def __repr__(self) -> str:
         return f"<Match {self.id} r={self.request_id} o={self.offer_id} {self.status}>"
@@ -513,7 +500,7 @@ class Match(db.Model):
 Index("ix_matches_status_score", Match.status, Match.score.desc(), Match.id)
 
 
-class MatchEvent(db.Model):
+class MatchEvent(Model):
     """One step in a match's status history: who moved it, from what, to what, and why."""
 
     __tablename__ = "match_events"
@@ -533,7 +520,7 @@ class MatchEvent(db.Model):
         return f"<MatchEvent {self.match_id} {self.from_status}->{self.to_status}>"
 
 
-class Encounter(db.Model):
+class Encounter(Model):
     """A delivered encounter: when it happened and how many pupils took part."""
 
     __tablename__ = "encounters"
@@ -555,7 +542,7 @@ class Encounter(db.Model):
         return f"<Encounter {self.id} match={self.match_id} {self.delivered_on}>"
 
 
-class Feedback(db.Model):
+class Feedback(Model):
     """Feedback on a delivered encounter from the school or the employer (cohort level only)."""
 
     __tablename__ = "feedback"
@@ -585,7 +572,7 @@ class Feedback(db.Model):
         return f"<Feedback {self.id} {self.by_role} {self.rating}>"
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     """Who changed what, when: written by every state-changing service."""
 
     __tablename__ = "audit_log"
@@ -608,7 +595,7 @@ class AuditEntry(db.Model):
         return f"<AuditEntry {self.id} {self.action} {self.object_type}:{self.object_id}>"
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """A notification waiting to be sent, or sent; the send-outbox job delivers it by SMTP."""
 
     __tablename__ = "outbox"
@@ -636,7 +623,7 @@ class OutboxMessage(db.Model):
         return f"<OutboxMessage {self.id} {self.template} to={self.to_email} {self.status}>"
 
 
-class JobLease(db.Model):
+class JobLease(Model):
     """A lease that lets only one scheduler process run a given job at a time.
 
     Held while ``holder`` is set and ``expires_at`` is ahead of the database's clock; the

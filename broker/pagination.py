@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import QueryableAttribute
 
 from broker.extensions import db
 
@@ -40,7 +41,7 @@ def paginate(
     page: int = 1,
     per_page: int = DEFAULT_PER_PAGE,
     rows: bool = False,
-    key: ColumnElement[Any] | None = None,
+    key: ColumnElement[Any] | QueryableAttribute[Any] | None = None,
 ) -> Page:
     """Run ``query`` for one page and count the whole result.
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flask import abort, request
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from broker.extensions import db, login_manager
@@ -20,14 +21,16 @@ from broker.models import Employer, School, User
 T = TypeVar("T")
 
 
-def role_guard(*roles: str, public: tuple[str, ...] = ()) -> Callable[[], object]:
+def role_guard(
+    *roles: str, public: tuple[str, ...] = ()
+) -> Callable[[], ResponseReturnValue | None]:
     """Return a ``before_request`` hook that admits only signed-in users with one of ``roles``.
 
     Endpoints named in ``public`` skip the check: they carry their own credential (a signed
     token in the URL, for calendar apps that cannot sign in).
     """
 
-    def guard():
+    def guard() -> ResponseReturnValue | None:
         if request.endpoint in public:
             return None
         if not current_user.is_authenticated:

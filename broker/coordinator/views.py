@@ -26,6 +26,7 @@ from broker.pagination import paginate
 from broker.services import coordination, figures
 from broker.services import matching as adapter
 from broker.services.matches import approve_match, hand_match, reject_match
+from broker.statuses import MatchStatus
 from broker.web import redirect_on_refusal
 from broker.wording import plural
 
@@ -92,7 +93,7 @@ def queue():
 def match_detail(match_id: int):
     match = _match_or_404(match_id)
     alternatives = []
-    if match.status == "proposed":
+    if match.status == MatchStatus.PROPOSED:
         alternatives = adapter.alternatives_for(
             match.request, clock.today(), exclude=[match.offer_id]
         )

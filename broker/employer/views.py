@@ -31,6 +31,7 @@ from broker.models import (
 )
 from broker.pagination import paginate
 from broker.services import calendar, figures, impact, matches, offers, profiles, vetting
+from broker.statuses import MatchStatus
 from broker.web import redirect_on_refusal
 
 bp = Blueprint("employer", __name__)
@@ -93,7 +94,7 @@ def dashboard():
         .join(Offer, Match.offer_id == Offer.id)
         .where(
             Match.offer_id.in_(select(Offer.id).where(Offer.employer_id == employer.id)),
-            Match.status == "approved",
+            Match.status == MatchStatus.APPROVED,
             Match.employer_response.is_(None),
         )
     )
@@ -320,4 +321,4 @@ def impact_page():
     )
 
 
-register_calendar_pages(bp, kind="employer", own=_employer, events=calendar.employer_events)
+register_calendar_pages(bp, model=Employer, own=_employer, events=calendar.employer_events)

@@ -9,13 +9,13 @@ from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from broker import clock
-from broker.extensions import db
+from broker.extensions import Model
 from broker.models import MatchRun
 
 __all__ = ["InsightSnapshot"]
 
 
-class InsightSnapshot(db.Model):
+class InsightSnapshot(Model):
     """The fairness comparison and "where one more offer helps most", for one match run.
 
     ``schools`` holds one row per school with open demand in the run:

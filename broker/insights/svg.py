@@ -24,6 +24,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from broker.statuses import COVERAGE, Coverage
+
 __all__ = [
     "COVERAGE_COLOURS",
     "Bounds",
@@ -38,17 +40,17 @@ OUTLINES_FILE = Path(__file__).resolve().parent.parent / "data" / "england_las.j
 
 #: Coverage colours, distinguishable with the common colour-vision deficiencies.
 COVERAGE_COLOURS = {
-    "none": "#c0392b",
-    "proposed": "#e6a100",
-    "booked": "#2a9d8f",
-    "delivered": "#1d4f91",
+    Coverage.NONE: "#c0392b",
+    Coverage.PROPOSED: "#e6a100",
+    Coverage.BOOKED: "#2a9d8f",
+    Coverage.DELIVERED: "#1d4f91",
 }
 OFFER_COLOUR = "#7b3fa0"
 SERIES_COLOURS = ("#1d4f91", "#e6a100", "#2a9d8f", "#c0392b")
 
 # GIAS local authority names whose Natural Earth outline is named otherwise or predates a
 # reorganisation (the newer authority is drawn as the outline it came from).
-ALIASES = {
+ALIASES: dict[str, tuple[str, ...]] = {
     "bournemouthchristchurchandpoole": ("Bournemouth", "Poole"),
     "countydurham": ("Durham",),
     "cumberland": ("Cumbria",),
@@ -90,7 +92,7 @@ def _features() -> tuple[Feature, ...]:
 
 @lru_cache(maxsize=1)
 def _by_norm() -> dict[str, tuple[str, ...]]:
-    table = {_norm(f.name): (f.name,) for f in _features()}
+    table: dict[str, tuple[str, ...]] = {_norm(f.name): (f.name,) for f in _features()}
     table.update(ALIASES)
     return table
 
@@ -222,7 +224,7 @@ def coverage_map(
         out.append("</g>")
     out.append('<g class="layer schools">')
     # Worst coverage drawn last, so the gaps are on top.
-    order = {"delivered": 0, "booked": 1, "proposed": 2, "none": 3}
+    order = {c: i for i, c in enumerate(reversed(COVERAGE))}
     for s in sorted(schools, key=lambda s: order.get(s.coverage, 3)):
         x, y = project(s.lat, s.lon)
         text = f"{s.name}: {_COVERAGE_TEXT.get(s.coverage, s.coverage)}"
@@ -259,10 +261,10 @@ def coverage_map(
 
 
 _COVERAGE_TEXT = {
-    "none": "no encounter this year",
-    "proposed": "proposed, awaiting a coordinator",
-    "booked": "encounter booked",
-    "delivered": "encounter delivered",
+    Coverage.NONE: "no encounter this year",
+    Coverage.PROPOSED: "proposed, awaiting a coordinator",
+    Coverage.BOOKED: "encounter booked",
+    Coverage.DELIVERED: "encounter delivered",
 }
 
 
@@ -299,7 +301,7 @@ def bars(
         f'<title id="{chart_id}-title">{escape(title)}</title>',
     ]
     for i, name in enumerate(series):
-        x, y = 2 + (i % 2) * (width / 2), 4 + 18 * (i // 2)
+        x, y = 2 + (i % 2) * (width / 2), 4.0 + 18 * (i // 2)
         colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
         out.append(
             f'<rect x="{x:.0f}" y="{y:.0f}" width="11" height="11" fill="{colour}"/>'
@@ -361,12 +363,12 @@ def line_chart(
             f'<text x="17" y="{14 + 16 * i}" class="legend">{escape(name)}</text>'
         )
     for frac in (0.0, 0.5, 1.0):
-        v = top * frac
-        y = y_at(v)
+        tick = top * frac
+        y = y_at(tick)
         out.append(
             f'<line x1="{left:.0f}" x2="{width - right:.0f}" y1="{y:.1f}" y2="{y:.1f}" '
             f'class="grid"/><text x="{left - 4:.0f}" y="{y + 4:.1f}" class="axis" '
-            f'text-anchor="end">{_fmt(v, percent)}</text>'
+            f'text-anchor="end">{_fmt(tick, percent)}</text>'
         )
     every = max(1, math.ceil(n / 6))
     for i, label in enumerate(labels):

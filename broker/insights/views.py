@@ -28,6 +28,7 @@ from broker.insights import pages, svg
 from broker.models import ENCOUNTER_TYPES, Area, EncounterRequest, Match, Offer, School
 from broker.services import coverage, exports, fairness, insights
 from broker.services.errors import NotAllowed
+from broker.statuses import LIVE
 
 __all__ = ["bp"]
 
@@ -212,7 +213,7 @@ def school(school_id: int):
             .where(
                 EncounterRequest.school_id == found.id,
                 EncounterRequest.latest >= clock.school_year_start(today),
-                Match.status.in_(("proposed", "approved", "accepted", "delivered")),
+                Match.status.in_(LIVE),
             )
             .order_by(Match.id)
         )

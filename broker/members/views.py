@@ -144,7 +144,8 @@ def verify(user_id: int):
     person = _person(user_id)
     DecisionReasonForm().validate_or_400()
     memberships.verify_member(person, by=_me())
-    flash(f"{person.name} is now a verified member of {person.school.name}.", "success")
+    school = person.school.name if person.school else "the school"
+    flash(f"{person.name} is now a verified member of {school}.", "success")
     return redirect(_decisions_page())
 
 
@@ -169,7 +170,8 @@ def remove(user_id: int):
     if person.id == current_user.id:
         flash("You are no longer a member of the school.", "success")
         return redirect(url_for("auth.login"))
-    flash(f"{person.name} is no longer a member of {person.school.name}.", "success")
+    school = person.school.name if person.school else "the school"
+    flash(f"{person.name} is no longer a member of {school}.", "success")
     return redirect(_decisions_page())
 
 

@@ -32,6 +32,7 @@ from broker.models import (
 from broker.pagination import paginate
 from broker.school.forms import BlackoutForm, RequestForm, SchoolProfileForm, YearGroupsForm
 from broker.services import calendar, figures, impact, matches, profiles, requests
+from broker.statuses import MatchStatus
 from broker.web import redirect_on_refusal
 
 bp = Blueprint("school", __name__)
@@ -85,7 +86,7 @@ def dashboard():
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
         .where(
             EncounterRequest.school_id == school.id,
-            Match.status == "approved",
+            Match.status == MatchStatus.APPROVED,
             Match.school_response.is_(None),
         )
     )
@@ -93,7 +94,7 @@ def dashboard():
         select(func.count())
         .select_from(Match)
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
-        .where(EncounterRequest.school_id == school.id, Match.status == "accepted")
+        .where(EncounterRequest.school_id == school.id, Match.status == MatchStatus.ACCEPTED)
     )
     return render_template(
         "school/dashboard.html",
@@ -326,4 +327,4 @@ def report():
     )
 
 
-register_calendar_pages(bp, kind="school", own=_school, events=calendar.school_events)
+register_calendar_pages(bp, model=School, own=_school, events=calendar.school_events)

@@ -108,7 +108,7 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=clock.LONDON).astimezone(UTC)
 
 
-def log_query(filters: AuditFilters) -> Select[Any]:
+def log_query(filters: AuditFilters) -> Select[AuditEntry, str]:
     """Audit entries matching ``filters`` with the acting user's email, newest first."""
     query = select(AuditEntry, User.email).outerjoin(User, User.id == AuditEntry.user_id)
     if filters.action:

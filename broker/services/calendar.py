@@ -13,8 +13,10 @@ a fixed date yet is an all-day event spanning the window the two sides agreed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
@@ -24,9 +26,12 @@ from broker.extensions import db
 from broker.models import Employer, EncounterRequest, Match, Offer, School, User
 from broker.services import audit
 from broker.services.matches import common_window
+from broker.statuses import CONFIRMED, MatchStatus
 from broker.wording import label, plural
 
-FEED_STATUSES = ("accepted", "delivered")
+#: A calendar's owner: a school or an employer.
+Org = TypeVar("Org", School, Employer)
+
 _SALT = "broker.calendar-feed"
 
 
@@ -50,12 +55,12 @@ def read_feed_token(secret_key: str, token: str, kind: str) -> tuple[int, int] |
     return parts[0], parts[1]
 
 
-def feed_owner(secret_key: str, token: str, kind: str) -> School | Employer | None:
-    """The school or employer whose current calendar address this token is, else None."""
-    found = read_feed_token(secret_key, token, kind)
+def feed_owner(secret_key: str, token: str, model: type[Org]) -> Org | None:
+    """The school or employer (``model``) whose current calendar address this token is,
+    else None."""
+    found = read_feed_token(secret_key, token, model.__name__.lower())
     if found is None:
         return None
-    model = School if kind == "school" else Employer
     org = db.session.get(model, found[0])
     if org is None or org.calendar_key != found[1]:
         return None
@@ -113,7 +118,7 @@ def ics_date(day: date) -> str:
     return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
-def render_ics(name: str, events: list[Event], *, now: datetime, host: str) -> str:
+def render_ics(name: str, events: Sequence[Event], *, now: datetime, host: str) -> str:
     """Return an iCalendar document for ``events``."""
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     lines = [
@@ -138,7 +143,7 @@ def render_ics(name: str, events: list[Event], *, now: datetime, host: str) -> s
             f"SUMMARY:{escape_text(event.summary)}",
             f"DESCRIPTION:{escape_text(event.description)}",
             f"LOCATION:{escape_text(event.location)}",
-            "STATUS:CONFIRMED" if event.status in FEED_STATUSES else "STATUS:TENTATIVE",
+            "STATUS:CONFIRMED" if event.status in CONFIRMED else "STATUS:TENTATIVE",
             "TRANSP:TRANSPARENT",
             "END:VEVENT",
         ]
@@ -165,7 +170,7 @@ def _event(match: Match, *, for_school: bool) -> Event:
     summary = f"{label(offer.type)}: {other} (year {request.year_group}, {pupils})"
     if undated:
         summary += " - date to agree"
-    if match.status == "delivered":
+    if match.status == MatchStatus.DELIVERED:
         summary += " - delivered"
     if offer.delivery == "virtual":
         location = "Online"
@@ -183,7 +188,7 @@ def _matches(*where) -> list[Match]:
             select(Match)
             .join(Offer, Match.offer_id == Offer.id)
             .join(EncounterRequest, Match.request_id == EncounterRequest.id)
-            .where(Match.status.in_(FEED_STATUSES), *where)
+            .where(Match.status.in_(CONFIRMED), *where)
             .options(
                 joinedload(Match.offer).joinedload(Offer.employer),
                 joinedload(Match.request).joinedload(EncounterRequest.school),

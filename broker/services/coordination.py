@@ -16,8 +16,6 @@ from sqlalchemy.orm import contains_eager, selectinload
 from broker import clock
 from broker.extensions import db
 from broker.models import (
-    LIVE_MATCH_STATUSES,
-    LOCKED_MATCH_STATUSES,
     Employer,
     EncounterRequest,
     Match,
@@ -29,6 +27,7 @@ from broker.models import (
 from broker.pagination import Page, paginate
 from broker.services.errors import Conflict, NotAllowed
 from broker.services.matches import approve_matches
+from broker.statuses import LIVE, LOCKED, MatchStatus
 from broker.wording import plural
 
 __all__ = [
@@ -97,7 +96,7 @@ def queue_query(user: User, filters: QueueFilters) -> Select[Any]:
         select(Match)
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
         .join(School, EncounterRequest.school_id == School.id)
-        .where(Match.status == "proposed")
+        .where(Match.status == MatchStatus.PROPOSED)
         .options(
             contains_eager(Match.request).contains_eager(EncounterRequest.school),
             selectinload(Match.offer).selectinload(Offer.employer),
@@ -240,12 +239,12 @@ def area_gaps(
         select(EncounterRequest.school_id)
         .join(Match, Match.request_id == EncounterRequest.id)
         .where(
-            Match.status.in_(LOCKED_MATCH_STATUSES),
+            Match.status.in_(LOCKED),
             EncounterRequest.latest >= year_start,
         )
     )
     schools = select(School).where(School.id.not_in(served))
-    matched_offers = select(Match.offer_id).where(Match.status.in_(LIVE_MATCH_STATUSES))
+    matched_offers = select(Match.offer_id).where(Match.status.in_(LIVE))
     offers = (
         select(Offer)
         .join(Employer, Offer.employer_id == Employer.id)

@@ -31,7 +31,6 @@ from broker.extensions import db
 from broker.insights.models import InsightSnapshot
 from broker.models import (
     ENCOUNTER_TYPES,
-    LIVE_MATCH_STATUSES,
     Area,
     Employer,
     Encounter,
@@ -42,11 +41,14 @@ from broker.models import (
     School,
     User,
 )
+from broker.services import holds
 from broker.services.coordination import area_ids_for
 from broker.services.errors import NotAllowed
+from broker.statuses import BOOKED, COVERAGE, LIVE, Coverage, MatchStatus
 
 __all__ = [
     "COVERAGE",
+    "Coverage",
     "Headline",
     "MapSchool",
     "coverage_by_month",
@@ -59,9 +61,12 @@ __all__ = [
     "supply_demand",
 ]
 
-#: Coverage levels, worst first.
-COVERAGE = ("none", "proposed", "booked", "delivered")
-_RANK = {"proposed": 1, "approved": 2, "accepted": 2, "delivered": 3}
+_RANK: dict[str, int] = {
+    MatchStatus.PROPOSED: 1,
+    MatchStatus.APPROVED: 2,
+    MatchStatus.ACCEPTED: 2,
+    MatchStatus.DELIVERED: 3,
+}
 
 
 def scope(user: User, area_id: int | None = None) -> list[int] | None:
@@ -111,12 +116,13 @@ def school_coverage(
     where = _school_filter(area_ids)
     if school_id is not None:
         where.append(School.id == school_id)
-    out = {int(i): "none" for i in db.session.scalars(select(School.id).where(*where))}
+    schools = db.session.scalars(select(School.id).where(*where))
+    out: dict[int, str] = {int(i): Coverage.NONE for i in schools}
     rows = db.session.execute(
         select(EncounterRequest.school_id, Match.status)
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
         .where(
-            Match.status.in_(LIVE_MATCH_STATUSES),
+            Match.status.in_(LIVE),
             EncounterRequest.latest >= year_start,
             *_request_in(area_ids),
             *([] if school_id is None else [EncounterRequest.school_id == school_id]),
@@ -192,9 +198,9 @@ def map_offers(
     if bounds is not None:
         lat_lo, lat_hi, lon_lo, lon_hi = bounds
         query = query.where(Offer.lat.between(lat_lo, lat_hi), Offer.lon.between(lon_lo, lon_hi))
-        _, held = _live_held(Match.offer_id.in_(query.with_only_columns(Offer.id)))
+        held = holds.by_offer_where(Match.offer_id.in_(query.with_only_columns(Offer.id)))
     else:
-        _, held = _live_held()
+        held = holds.by_offer_where()
     points: dict[tuple[float, float], list[int]] = defaultdict(lambda: [0, 0])
     for oid, lat, lon, capacity in db.session.execute(query):
         left = capacity - held.get(oid, 0)
@@ -240,7 +246,7 @@ def headline(area_ids: list[int] | None, today: date) -> Headline:
         select(func.coalesce(func.sum(Match.pupils), 0))
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
         .where(
-            Match.status.in_(("approved", "accepted")),
+            Match.status.in_(BOOKED),
             EncounterRequest.latest >= year_start,
             *_request_in(area_ids),
         )
@@ -248,7 +254,9 @@ def headline(area_ids: list[int] | None, today: date) -> Headline:
     cold = _cold_schools(area_ids, today)
     return Headline(
         schools=len(coverage),
-        schools_without=sum(1 for c in coverage.values() if c in ("none", "proposed")),
+        schools_without=sum(
+            1 for c in coverage.values() if c in (Coverage.NONE, Coverage.PROPOSED)
+        ),
         pupils_reached=int(reached or 0),
         pupils_booked=int(booked or 0),
         cold_spots=sum(cold.values()),
@@ -304,24 +312,6 @@ class SupplyDemand:
     by_area: list[tuple[str, int, int]] = field(default_factory=list)  # (area, demand, supply)
 
 
-def _live_held(*where: Any) -> tuple[dict[int, int], dict[int, int]]:
-    """Pupils that live matches (those ``where`` selects) hold, per request id and offer id.
-
-    One plain read of the live matches summed here: a GROUP BY over the four statuses
-    costs SQLite a temporary sort that is several times slower at national scale.
-    """
-    by_request: dict[int, int] = defaultdict(int)
-    by_offer: dict[int, int] = defaultdict(int)
-    for request_id, offer_id, pupils in db.session.execute(
-        select(Match.request_id, Match.offer_id, Match.pupils).where(
-            Match.status.in_(LIVE_MATCH_STATUSES), *where
-        )
-    ):
-        by_request[request_id] += pupils
-        by_offer[offer_id] += pupils
-    return by_request, by_offer
-
-
 def supply_demand(area_ids: list[int] | None, today: date) -> SupplyDemand:
     """Demand against supply in the areas (supply: in-person offers of employers based
     there); for the whole country, online offers (which reach everyone) are counted apart.
@@ -343,7 +333,7 @@ def supply_demand(area_ids: list[int] | None, today: date) -> SupplyDemand:
         .select_from(Match)
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
         .join(School, EncounterRequest.school_id == School.id)
-        .where(Match.status.in_(LIVE_MATCH_STATUSES))
+        .where(Match.status.in_(LIVE))
     )
     online = Offer.delivery == "virtual"
     open_offers = [Offer.status == "open", Offer.latest >= today]
@@ -368,7 +358,7 @@ def supply_demand(area_ids: list[int] | None, today: date) -> SupplyDemand:
         .select_from(Match)
         .join(Offer, Match.offer_id == Offer.id)
         .join(Employer, Offer.employer_id == Employer.id)
-        .where(Match.status.in_(LIVE_MATCH_STATUSES))
+        .where(Match.status.in_(LIVE))
     )
     if area_ids is not None:
         held_o = held_o.where(
@@ -378,24 +368,25 @@ def supply_demand(area_ids: list[int] | None, today: date) -> SupplyDemand:
                 .where(*open_offers)
             )
         )
-    demand: dict[tuple[str, int], int] = defaultdict(int)
+    # Schools and employers outside every area have area None.
+    demand: dict[tuple[str, int | None], int] = defaultdict(int)
     for sign, query in ((1, asked), (-1, held_r)):
         for kind, area, n in db.session.execute(query.where(*open_requests).group_by(*key_r)):
             demand[(kind, area)] += sign * int(n or 0)
-    supply: dict[tuple[str, int, bool], int] = defaultdict(int)
-    for sign, query in ((1, offered), (-1, held_o)):
+    supply: dict[tuple[str, int | None, bool], int] = defaultdict(int)
+    for sign, supplied in ((1, offered), (-1, held_o)):
         for kind, area, virtual, n in db.session.execute(
-            query.where(*open_offers).group_by(*key_o)
+            supplied.where(*open_offers).group_by(*key_o)
         ):
             supply[(kind, area, bool(virtual))] += sign * int(n or 0)
     wanted = None if area_ids is None else set(area_ids)
     demand_type: dict[str, int] = defaultdict(int)
-    demand_area: dict[int, int] = defaultdict(int)
+    demand_area: dict[int | None, int] = defaultdict(int)
     for (kind, area), n in demand.items():
         demand_type[kind] += max(0, n)
         demand_area[area] += max(0, n)
     supply_type: dict[str, int] = defaultdict(int)
-    supply_area: dict[int, int] = defaultdict(int)
+    supply_area: dict[int | None, int] = defaultdict(int)
     virtual_type: dict[str, int] = defaultdict(int)
     for (kind, area, virtual), n in supply.items():
         if virtual:
@@ -450,7 +441,7 @@ def run_history(area_ids: list[int] | None, *, limit: int = 30) -> list[RunPoint
             .limit(limit)
         )
     )
-    figures_of = dict(
+    figures_of: dict[int | None, dict[str, Any]] = dict(
         db.session.execute(
             select(InsightSnapshot.run_id, InsightSnapshot.figures)
             .where(InsightSnapshot.run_id.in_([r.id for r in runs] or [-1]))

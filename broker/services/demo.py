@@ -38,6 +38,7 @@ from broker.services import accounts
 from broker.services.insights import refresh_insights
 from broker.services.livedin import live_through_year
 from broker.services.matching import run_matching
+from broker.statuses import MatchStatus
 
 log = logging.getLogger(__name__)
 
@@ -455,7 +456,7 @@ def _demo_users() -> dict[str, str]:
             select(School.area_id)
             .join(EncounterRequest, EncounterRequest.school_id == School.id)
             .join(Match, Match.request_id == EncounterRequest.id)
-            .where(School.area_id.is_not(None), Match.status == "proposed", *where)
+            .where(School.area_id.is_not(None), Match.status == MatchStatus.PROPOSED, *where)
             .group_by(School.area_id)
             .order_by(proposals.desc(), School.area_id)
             .limit(1)
@@ -471,7 +472,7 @@ def _demo_users() -> dict[str, str]:
         name="Demo coordinator",
         role="coordinator",
         password=DEMO_PASSWORD,
-        areas=[db.session.get(Area, i) for i in area_ids],
+        areas=list(db.session.scalars(select(Area).where(Area.id.in_(area_ids)))),
     )
     employer = db.session.scalar(
         select(Employer)
@@ -491,7 +492,7 @@ def _demo_users() -> dict[str, str]:
         select(School)
         .join(EncounterRequest)
         .join(Match, Match.request_id == EncounterRequest.id)
-        .where(School.area_id.in_(area_ids or [-1]), Match.status == "proposed")
+        .where(School.area_id.in_(area_ids or [-1]), Match.status == MatchStatus.PROPOSED)
         .group_by(School.id)
         .order_by(proposals.desc(), School.id)
         .limit(1)

@@ -20,7 +20,6 @@ from sqlalchemy import select
 from broker import clock
 from broker.extensions import db
 from broker.models import (
-    LOCKED_MATCH_STATUSES,
     Area,
     Employer,
     Encounter,
@@ -31,6 +30,7 @@ from broker.models import (
     School,
 )
 from broker.services.coverage import school_coverage
+from broker.statuses import LOCKED, MatchStatus
 
 __all__ = ["coverage_csv", "encounters_csv", "runs_csv", "safe_cell", "to_csv"]
 
@@ -93,7 +93,7 @@ def encounters_csv(school_ids: list[int] | None, area_ids: list[int] | None, tod
         .join(Offer, Match.offer_id == Offer.id)
         .join(Employer, Offer.employer_id == Employer.id)
         .outerjoin(Encounter, Encounter.match_id == Match.id)
-        .where(Match.status.in_(LOCKED_MATCH_STATUSES), EncounterRequest.latest >= year_start)
+        .where(Match.status.in_(LOCKED), EncounterRequest.latest >= year_start)
         .order_by(School.name, School.urn, EncounterRequest.year_group, Match.id)
     )
     if school_ids is not None:
@@ -166,13 +166,13 @@ def coverage_csv(area_ids: list[int] | None, today: date) -> str:
         select(EncounterRequest.school_id, Match.status, Match.pupils)
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
         .where(
-            Match.status.in_(LOCKED_MATCH_STATUSES),
+            Match.status.in_(LOCKED),
             EncounterRequest.latest >= year_start,
             *in_areas,
         )
     ):
         c = counts.setdefault(int(school_id), [0, 0, 0, 0])
-        if status == "delivered":
+        if status == MatchStatus.DELIVERED:
             c[0] += 1
             c[1] += pupils
         else:

@@ -28,7 +28,8 @@ from sqlalchemy import String, cast, func, select
 
 from broker import clock
 from broker.extensions import db
-from broker.models import LOCKED_MATCH_STATUSES, EncounterRequest, Match, Offer, School
+from broker.models import EncounterRequest, Match, Offer, School
+from broker.statuses import LOCKED
 
 __all__ = ["GROUPS", "FairnessReport", "GroupRow", "Shares", "fairness_report", "fsm_top_quarter"]
 
@@ -139,7 +140,7 @@ def _this_year(area_ids: list[int] | None, today: date) -> dict[int, list[int]]:
         select(Match.request_id, Match.pupils, Offer.stem, Offer.challenges_stereotype)
         .join(Offer, Match.offer_id == Offer.id)
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
-        .where(Match.status.in_(LOCKED_MATCH_STATUSES), *where)
+        .where(Match.status.in_(LOCKED), *where)
     ):
         m = matched[int(rid)]
         m[0] += pupils

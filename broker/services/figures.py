@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from broker.extensions import db
 from broker.models import Area, Employer, Encounter, EncounterRequest, Match, Offer, School, User
+from broker.statuses import MatchStatus
 from broker.wording import label
 
 
@@ -76,13 +77,13 @@ def site_counts() -> list[tuple[int, str, str]]:
         (count(Offer, Offer.status == "open"), "open offer", "open offers"),
         (count(EncounterRequest, EncounterRequest.status == "open"),
          "open request", "open requests"),
-        (matches.get("proposed", 0), "proposal awaiting a coordinator",
+        (matches.get(MatchStatus.PROPOSED, 0), "proposal awaiting a coordinator",
          "proposals awaiting a coordinator"),
-        (matches.get("approved", 0), "approved match awaiting answers",
+        (matches.get(MatchStatus.APPROVED, 0), "approved match awaiting answers",
          "approved matches awaiting answers"),
-        (matches.get("accepted", 0), "encounter confirmed by both sides",
+        (matches.get(MatchStatus.ACCEPTED, 0), "encounter confirmed by both sides",
          "encounters confirmed by both sides"),
-        (matches.get("delivered", 0), "encounter delivered", "encounters delivered"),
+        (matches.get(MatchStatus.DELIVERED, 0), "encounter delivered", "encounters delivered"),
         (count(User, User.active.is_(True)), "active user", "active users"),
         (count(Area), "area", "areas"),
     ]

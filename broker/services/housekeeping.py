@@ -25,6 +25,7 @@ from broker.models import (
 from broker.services.matches import active_users, lock_ids
 from broker.services.notify import Notice, notify_many
 from broker.services.vetting import EXPIRY_WARNING_DAYS, RISK_ASSESSMENT_VALID_DAYS, expiring_soon
+from broker.statuses import MatchStatus, Response
 from broker.wording import label
 
 __all__ = ["CONFIRMATION_DAYS", "ENCOUNTER_REMINDER_DAYS", "expire_stale", "remind_due"]
@@ -56,7 +57,7 @@ def expire_stale(now: datetime) -> dict[str, int]:
             .join(EncounterRequest, Match.request_id == EncounterRequest.id)
             .join(Offer, Match.offer_id == Offer.id)
             .where(
-                Match.status == "proposed",
+                Match.status == MatchStatus.PROPOSED,
                 or_(
                     request_due,
                     offer_due,
@@ -73,8 +74,8 @@ def expire_stale(now: datetime) -> dict[str, int]:
     for chunk in _chunks(sorted(stale)):
         superseded += db.session.scalars(
             update(Match)
-            .where(Match.id.in_(chunk), Match.status == "proposed")
-            .values(status="superseded", updated_at=now)
+            .where(Match.id.in_(chunk), Match.status == MatchStatus.PROPOSED)
+            .values(status=MatchStatus.SUPERSEDED, updated_at=now)
             .returning(Match.id)
             .execution_options(synchronize_session=False)
         ).all()
@@ -105,8 +106,8 @@ def expire_stale(now: datetime) -> dict[str, int]:
             [
                 {
                     "match_id": i,
-                    "from_status": "proposed",
-                    "to_status": "superseded",
+                    "from_status": MatchStatus.PROPOSED,
+                    "to_status": MatchStatus.SUPERSEDED,
                     "reason": "request or offer expired",
                     "at": now,
                 }
@@ -145,14 +146,14 @@ def remind_due(now: datetime) -> dict[str, int]:
             select(Match)
             .join(Offer, Match.offer_id == Offer.id)
             .where(
-                Match.status == "approved",
+                Match.status == MatchStatus.APPROVED,
                 starts <= horizon,
                 Offer.latest >= today,
                 or_(
                     Match.school_response.is_(None),
-                    Match.school_response != "accepted",
+                    Match.school_response != Response.ACCEPTED,
                     Match.employer_response.is_(None),
-                    Match.employer_response != "accepted",
+                    Match.employer_response != Response.ACCEPTED,
                 ),
             )
             .order_by(Match.id)
@@ -162,7 +163,7 @@ def remind_due(now: datetime) -> dict[str, int]:
         _with_parties(
             select(Match)
             .where(
-                Match.status == "accepted",
+                Match.status == MatchStatus.ACCEPTED,
                 Match.scheduled_on.between(
                     today, today + timedelta(days=ENCOUNTER_REMINDER_DAYS)
                 ),
@@ -182,7 +183,7 @@ def remind_due(now: datetime) -> dict[str, int]:
     for match in due:
         starts_on = match.scheduled_on or match.offer.earliest
         for side, users in sides(match):
-            if getattr(match, f"{side}_response") == "accepted":
+            if getattr(match, f"{side}_response") == Response.ACCEPTED:
                 continue
             notices += [
                 Notice(

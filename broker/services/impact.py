@@ -43,15 +43,16 @@ from broker.models import (
     SchoolYearGroup,
 )
 from broker.services.schools import RURAL_MAX_NEIGHBOURS, RURAL_RADIUS_KM
+from broker.statuses import BOOKED, LOCKED, MatchStatus, PlanState
 
 __all__ = [
     "DISADVANTAGED_FSM_PCT",
-    "MATCHED_STATUSES",
     "PLAN_YEAR_GROUPS",
     "RURAL_MAX_NEIGHBOURS",
     "RURAL_RADIUS_KM",
     "WORKPLACE_TYPES",
     "Cell",
+    "PlanState",
     "Impact",
     "ReportLine",
     "YearPlan",
@@ -63,11 +64,6 @@ __all__ = [
 DISADVANTAGED_FSM_PCT = 30.0
 PLAN_YEAR_GROUPS = tuple(range(8, 14))
 WORKPLACE_TYPES = ("workplace_visit", "work_experience")
-# Booked but not yet delivered: "Matched" on the plan and the report. A proposal is not
-# booked until a coordinator approves it.
-MATCHED_STATUSES = ("approved", "accepted")
-# Matches that hold a request's pupils for good (a request they fill is no longer planned).
-HOLDING_STATUSES = (*MATCHED_STATUSES, "delivered")
 # Benchmark 6 is met per key stage: by 16 (years 10-11) and by 18 (years 12-13).
 B6_STAGES = {10: (10, 11), 11: (10, 11), 12: (12, 13), 13: (12, 13)}
 
@@ -201,11 +197,11 @@ class Cell:
     @property
     def state(self) -> str:
         if self.delivered:
-            return "delivered"
+            return PlanState.DELIVERED
         if self.matched:
-            return "matched"
+            return PlanState.MATCHED
         if self.planned:
-            return "planned"
+            return PlanState.PLANNED
         return ""
 
 
@@ -216,7 +212,7 @@ class YearPlan:
     year_group: int
     cohort: int | None
     cells: dict[str, Cell]
-    b5: str = "gap"
+    b5: str = PlanState.GAP
     b6: str | None = None  # None for years 8-9, where benchmark 6 sets no expectation yet
     # Benchmark 6 met by a workplace experience this cohort had last school year.
     b6_last_year: bool = False
@@ -241,10 +237,10 @@ class YearPlan:
 
 
 def _best(states: list[str]) -> str:
-    for state in ("delivered", "matched", "planned"):
+    for state in (PlanState.DELIVERED, PlanState.MATCHED, PlanState.PLANNED):
         if state in states:
             return state
-    return "gap"
+    return PlanState.GAP
 
 
 def _delivered(school: School, year: int) -> dict[tuple[int, str], tuple[int, int, int]]:
@@ -295,7 +291,7 @@ def school_plan(school: School, year: int) -> list[YearPlan]:
     held = (
         select(Match.request_id, func.sum(Match.pupils).label("pupils"))
         .where(
-            Match.status.in_(HOLDING_STATUSES),
+            Match.status.in_(LOCKED),
             Match.request_id.in_(select(EncounterRequest.id).where(in_year)),
         )
         .group_by(Match.request_id)
@@ -319,14 +315,14 @@ def school_plan(school: School, year: int) -> list[YearPlan]:
         .join(Match, Match.request_id == EncounterRequest.id)
         .where(
             in_year,
-            Match.status.in_(("proposed", *MATCHED_STATUSES)),
+            Match.status.in_(BOOKED | {MatchStatus.PROPOSED}),
             # An IN over the school's requests lets the planner use (status, request_id)
             # instead of walking every proposal in the country.
             Match.request_id.in_(select(EncounterRequest.id).where(in_year)),
         )
         .group_by(EncounterRequest.year_group, EncounterRequest.type, Match.status)
     ):
-        if status == "proposed":
+        if status == MatchStatus.PROPOSED:
             cells[y][t].proposed += n
         else:
             cells[y][t].matched += n
@@ -348,10 +344,10 @@ def school_plan(school: School, year: int) -> list[YearPlan]:
         plan.b5 = _best([c.state for c in row.values()])
         if y in B6_STAGES:
             states = [row[t].state for t in WORKPLACE_TYPES]
-            if y - 1 in B6_STAGES[y] and "delivered" not in states:
+            if y - 1 in B6_STAGES[y] and PlanState.DELIVERED not in states:
                 plan.b6_last_year = any((y - 1, t) in last_year for t in WORKPLACE_TYPES)
                 if plan.b6_last_year:
-                    states.append("delivered")
+                    states.append(PlanState.DELIVERED)
             plan.b6 = _best(states)
         plans.append(plan)
     return plans

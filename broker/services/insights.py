@@ -36,6 +36,8 @@ from broker.extensions import db
 from broker.insights.models import InsightSnapshot
 from broker.models import EncounterRequest, Match, MatchRun, School
 from broker.services.matching import load_inputs
+from broker.services.matching.rows import as_id
+from broker.statuses import MatchStatus
 from matching.marginal import Site, where_one_more_helps
 from matching.outcomes import school_outcomes
 
@@ -111,9 +113,11 @@ def _current_rows(problem: engine.Problem, locked: list[engine.Locked]) -> list[
     """The matches in force on the problem: locked rows plus the proposals waiting review."""
     pupils: dict[tuple[int, int], int] = defaultdict(int)
     for lk in locked:
-        pupils[(int(lk.request_id), int(lk.offer_id))] += lk.pupils
+        pupils[(as_id(lk.request_id), as_id(lk.offer_id))] += lk.pupils
     for r, o, p in db.session.execute(
-        select(Match.request_id, Match.offer_id, Match.pupils).where(Match.status == "proposed")
+        select(Match.request_id, Match.offer_id, Match.pupils).where(
+            Match.status == MatchStatus.PROPOSED
+        )
     ):
         if r in problem.request_index and o in problem.offer_index:
             pupils[(int(r), int(o))] += int(p)
@@ -161,7 +165,7 @@ def refresh_insights(now: datetime, *, run: MatchRun | None = None) -> InsightSn
             b = fcfs[sid]
             rows.append(
                 [
-                    int(sid),
+                    as_id(sid),
                     o.requests,
                     o.pupils_requested,
                     o.goals,
@@ -187,10 +191,10 @@ def refresh_insights(now: datetime, *, run: MatchRun | None = None) -> InsightSn
                     "points": g.points,
                     "pupils": g.pupils,
                     "places": g.capacity,
-                    "schools": [int(s) for s in g.school_ids],
-                    "new_schools": [int(s) for s in g.new_schools],
+                    "schools": [as_id(s) for s in g.school_ids],
+                    "new_schools": [as_id(s) for s in g.new_schools],
                     "sen": sorted(g.sen_needs),
-                    "areas": sorted({a for s in g.school_ids if (a := area_of.get(s))}),
+                    "areas": sorted({a for s in g.school_ids if (a := area_of.get(as_id(s)))}),
                 }
             )
         # Lists lead with what a coordinator acts on: schools with nothing this year, then the

@@ -21,12 +21,13 @@ from sqlalchemy import insert, select, update
 
 from broker.extensions import db
 from broker.models import Encounter, EncounterRequest, Feedback, Match, MatchEvent, Offer
+from broker.statuses import MatchStatus, Response
 
 # What happens to a proposal (shares of all proposals), then to an agreed encounter.
 SHARES = {
-    "rejected": 0.08,  # by the coordinator
+    "coordinator refuses": 0.08,
     "left proposed": 0.30,  # still waiting in the queue
-    "declined": 0.07,  # approved, then declined by the school or the employer
+    "a side says no": 0.07,  # approved, then declined by the school or the employer
     "left approved": 0.10,  # approved, an answer still awaited
     # the rest is accepted by both sides
     "cancelled before": 0.06,  # of accepted encounters dated before today
@@ -42,10 +43,10 @@ CANCEL_REASONS = ("Snow closed the school.", "Our volunteer fell ill.", "Exam ti
 class LivedYear:
     """How many matches ended where, for the demo's summary line."""
 
-    counts: dict[str, int]
+    counts: dict[MatchStatus, int]
 
     def summary(self) -> str:
-        return ", ".join(f"{n:,} {status}" for status, n in self.counts.items())
+        return ", ".join(f"{n:,} {status.value}" for status, n in self.counts.items())
 
 
 def _moment(day: date, hour: int) -> datetime:
@@ -70,7 +71,7 @@ def live_through_year(first_day: date, today: date, *, seed: int) -> LivedYear:
         )
         .join(EncounterRequest, Match.request_id == EncounterRequest.id)
         .join(Offer, Match.offer_id == Offer.id)
-        .where(Match.status == "proposed")
+        .where(Match.status == MatchStatus.PROPOSED)
         .order_by(Match.id)
     ).all()
     span = max(1, (today - first_day).days)
@@ -79,17 +80,18 @@ def live_through_year(first_day: date, today: date, *, seed: int) -> LivedYear:
     updates: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     delivered: list[tuple[int, date, int]] = []
-    counts = {s: 0 for s in ("proposed", "rejected", "approved", "declined", "accepted")}
-    counts |= {"delivered": 0, "cancelled": 0}
+    counts = {s: 0 for s in MatchStatus if s != MatchStatus.SUPERSEDED}
 
-    def event(match_id: int, frm: str, to: str, at: datetime, reason: str = "") -> None:
+    def event(
+        match_id: int, frm: MatchStatus, to: MatchStatus, at: datetime, reason: str = ""
+    ) -> None:
         events.append(
             {"match_id": match_id, "from_status": frm, "to_status": to, "reason": reason, "at": at}
         )
 
-    cut_rejected = SHARES["rejected"]
+    cut_rejected = SHARES["coordinator refuses"]
     cut_proposed = cut_rejected + SHARES["left proposed"]
-    cut_declined = cut_proposed + SHARES["declined"]
+    cut_declined = cut_proposed + SHARES["a side says no"]
     cut_approved = cut_declined + SHARES["left approved"]
     for match_id, pupils, r_first, r_last, o_first, o_last in rows:
         fate = rng.random()
@@ -97,13 +99,19 @@ def live_through_year(first_day: date, today: date, *, seed: int) -> LivedYear:
         decided = min(decided, yesterday)
         if fate < cut_proposed:
             if fate < cut_rejected:
-                updates.append({"id": match_id, "status": "rejected"})
-                event(match_id, "proposed", "rejected", _moment(decided, 10), "Not a good fit.")
-                counts["rejected"] += 1
+                updates.append({"id": match_id, "status": MatchStatus.REJECTED})
+                event(
+                    match_id,
+                    MatchStatus.PROPOSED,
+                    MatchStatus.REJECTED,
+                    _moment(decided, 10),
+                    "Not a good fit.",
+                )
+                counts[MatchStatus.REJECTED] += 1
             else:
-                counts["proposed"] += 1
+                counts[MatchStatus.PROPOSED] += 1
             continue
-        event(match_id, "proposed", "approved", _moment(decided, 10))
+        event(match_id, MatchStatus.PROPOSED, MatchStatus.APPROVED, _moment(decided, 10))
         answered = min(decided + timedelta(days=int(rng.integers(1, 15))), yesterday)
         if fate < cut_declined:
             side = "school" if rng.random() < 0.5 else "employer"
@@ -111,17 +119,19 @@ def live_through_year(first_day: date, today: date, *, seed: int) -> LivedYear:
             updates.append(
                 {
                     "id": match_id,
-                    "status": "declined",
-                    f"{side}_response": "declined",
+                    "status": MatchStatus.DECLINED,
+                    f"{side}_response": Response.DECLINED,
                     "response_reason": reason,
                 }
             )
-            event(match_id, "approved", "declined", _moment(answered, 14), reason)
-            counts["declined"] += 1
+            event(
+                match_id, MatchStatus.APPROVED, MatchStatus.DECLINED, _moment(answered, 14), reason
+            )
+            counts[MatchStatus.DECLINED] += 1
             continue
         if fate < cut_approved:
-            updates.append({"id": match_id, "status": "approved"})
-            counts["approved"] += 1
+            updates.append({"id": match_id, "status": MatchStatus.APPROVED})
+            counts[MatchStatus.APPROVED] += 1
             continue
         first, last = max(r_first, o_first), min(r_last, o_last)
         # The date is agreed after both have accepted, a week ahead at the soonest.
@@ -131,29 +141,29 @@ def live_through_year(first_day: date, today: date, *, seed: int) -> LivedYear:
             else first
         )
         on = first + timedelta(days=int(rng.integers(0, max(1, (last - first).days + 1))))
-        event(match_id, "approved", "accepted", _moment(answered, 15))
+        event(match_id, MatchStatus.APPROVED, MatchStatus.ACCEPTED, _moment(answered, 15))
         change: dict[str, Any] = {
             "id": match_id,
-            "status": "accepted",
-            "school_response": "accepted",
-            "employer_response": "accepted",
+            "status": MatchStatus.ACCEPTED,
+            "school_response": Response.ACCEPTED,
+            "employer_response": Response.ACCEPTED,
             "scheduled_on": on,
         }
         past = on < today
         if rng.random() < SHARES["cancelled before" if past else "cancelled after"]:
             reason = CANCEL_REASONS[int(rng.integers(len(CANCEL_REASONS)))]
             when = min(max(answered, on - timedelta(days=2)), yesterday)
-            change |= {"status": "cancelled", "response_reason": reason}
-            event(match_id, "accepted", "cancelled", _moment(when, 9), reason)
-            counts["cancelled"] += 1
+            change |= {"status": MatchStatus.CANCELLED, "response_reason": reason}
+            event(match_id, MatchStatus.ACCEPTED, MatchStatus.CANCELLED, _moment(when, 9), reason)
+            counts[MatchStatus.CANCELLED] += 1
         elif past:
-            change["status"] = "delivered"
-            event(match_id, "accepted", "delivered", _moment(on, 17))
+            change["status"] = MatchStatus.DELIVERED
+            event(match_id, MatchStatus.ACCEPTED, MatchStatus.DELIVERED, _moment(on, 17))
             reached = max(1, int(round(pupils * rng.uniform(0.85, 1.0))))
             delivered.append((match_id, on, reached))
-            counts["delivered"] += 1
+            counts[MatchStatus.DELIVERED] += 1
         else:
-            counts["accepted"] += 1
+            counts[MatchStatus.ACCEPTED] += 1
         updates.append(change)
     _write(updates, events, delivered, rng)
     return LivedYear(counts={k: v for k, v in counts.items() if v})

@@ -14,7 +14,7 @@ changes nothing and writes no second event, audit entry or email).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -24,7 +24,6 @@ from sqlalchemy import inspect as sa_inspect
 from broker import clock
 from broker.extensions import db
 from broker.models import (
-    LOCKED_MATCH_STATUSES,
     Encounter,
     EncounterRequest,
     Feedback,
@@ -38,18 +37,21 @@ from broker.services import audit, holds
 from broker.services import matching as adapter
 from broker.services.errors import Conflict, NotAllowed, ServiceError
 from broker.services.notify import Notice, notify_many
+from broker.statuses import LIVE, LOCKED, MatchStatus, Response
 from broker.wording import plural
 
 # Which statuses each status may move to.
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "proposed": ("approved", "rejected", "superseded", "cancelled"),
-    "approved": ("accepted", "declined", "cancelled"),
-    "accepted": ("delivered", "cancelled"),
-    "delivered": (),
-    "rejected": (),
-    "declined": (),
-    "cancelled": (),
-    "superseded": (),
+TRANSITIONS: dict[str, tuple[MatchStatus, ...]] = {
+    MatchStatus.PROPOSED: (
+        MatchStatus.APPROVED, MatchStatus.REJECTED, MatchStatus.SUPERSEDED, MatchStatus.CANCELLED
+    ),
+    MatchStatus.APPROVED: (MatchStatus.ACCEPTED, MatchStatus.DECLINED, MatchStatus.CANCELLED),
+    MatchStatus.ACCEPTED: (MatchStatus.DELIVERED, MatchStatus.CANCELLED),
+    MatchStatus.DELIVERED: (),
+    MatchStatus.REJECTED: (),
+    MatchStatus.DECLINED: (),
+    MatchStatus.CANCELLED: (),
+    MatchStatus.SUPERSEDED: (),
 }
 
 
@@ -63,7 +65,7 @@ def request_pupils_held(request: EncounterRequest, *, exclude: Match | None = No
     return holds.on_request(request.id, exclude=[exclude.id] if exclude is not None else [])
 
 
-def _check_transition(match: Match, to_status: str) -> None:
+def _check_transition(match: Match, to_status: MatchStatus) -> None:
     if match.status == to_status:
         raise Conflict(f"This match is already {to_status}.", field="status")
     if to_status not in TRANSITIONS.get(match.status, ()):
@@ -73,7 +75,7 @@ def _check_transition(match: Match, to_status: str) -> None:
 
 
 def transition_all(
-    matches: Sequence[Match], to_status: str, *, by: User | None, reason: str = ""
+    matches: Sequence[Match], to_status: MatchStatus, *, by: User | None, reason: str = ""
 ) -> None:
     """Move every one of ``matches`` to ``to_status`` (each must be allowed to), writing
     their history events and audit entries in one statement each."""
@@ -99,7 +101,9 @@ def transition_all(
     audit.record_many(f"match.{to_status}", matches, by=by, reason=reason)
 
 
-def transition(match: Match, to_status: str, *, by: User | None, reason: str = "") -> MatchEvent:
+def transition(
+    match: Match, to_status: MatchStatus, *, by: User | None, reason: str = ""
+) -> MatchEvent:
     """Move ``match`` to ``to_status`` if the lifecycle allows it, recording who and why.
 
     Call with the match locked (:func:`lock_rows`), so the status checked is the current one.
@@ -265,7 +269,7 @@ def lock_matches_of(
     Call before locking the request or offer itself, to keep :func:`lock_rows`' order.
     """
     _take_write_lock()
-    where: list[Any] = [Match.status.in_(tuple(statuses))]
+    where: list[Any] = [Match.status.in_(sorted(statuses))]
     if request_id is not None:
         where.append(Match.request_id == request_id)
     if offer_id is not None:
@@ -290,11 +294,11 @@ def withdraw_proposals_beyond(
     held = holds.pupils_in(matches)
     withdrawn: list[Match] = []
     for match in sorted(
-        (m for m in matches if m.status == "proposed"), key=lambda m: (m.score, -m.id)
+        (m for m in matches if m.status == MatchStatus.PROPOSED), key=lambda m: (m.score, -m.id)
     ):
         if held <= limit:
             break
-        transition(match, "superseded", by=by, reason=reason)
+        transition(match, MatchStatus.SUPERSEDED, by=by, reason=reason)
         held -= match.pupils
         withdrawn.append(match)
     return withdrawn
@@ -332,7 +336,7 @@ def check_room(
     pupils: int,
     *,
     exclude: Match | None = None,
-    statuses: tuple[str, ...] = holds.FIRM,
+    statuses: Collection[str] = LOCKED,
 ) -> None:
     """Raise :class:`Conflict` if ``pupils`` more would over-allocate the offer or the request.
 
@@ -344,8 +348,8 @@ def check_room(
     offer_held = holds.on_offer(offer.id, statuses=statuses, exclude=skip)
     request_held = holds.on_request(request.id, statuses=statuses, exclude=skip)
     proposals = ""
-    if "proposed" in statuses:
-        proposed = holds.on_offer(offer.id, statuses=("proposed",), exclude=skip)
+    if MatchStatus.PROPOSED in statuses:
+        proposed = holds.on_offer(offer.id, statuses={MatchStatus.PROPOSED}, exclude=skip)
         if proposed:
             proposals = f" ({proposed} are held by proposals a coordinator may still approve)"
     _room(
@@ -365,13 +369,13 @@ def approve_matches(matches: Sequence[Match], *, by: User) -> list[tuple[Match, 
     for match in matches:
         _require_coordinator(match, by)
     lock_rows(matches, [m.request_id for m in matches], [m.offer_id for m in matches])
-    offer_held = holds.by_offer({m.offer_id for m in matches}, statuses=holds.FIRM)
-    request_held = holds.by_request({m.request_id for m in matches}, statuses=holds.FIRM)
+    offer_held = holds.by_offer({m.offer_id for m in matches}, statuses=LOCKED)
+    request_held = holds.by_request({m.request_id for m in matches}, statuses=LOCKED)
     approved: list[Match] = []
     refused: list[tuple[Match, Conflict]] = []
     for match in matches:
         try:
-            _check_transition(match, "approved")
+            _check_transition(match, MatchStatus.APPROVED)
             _room(
                 match.offer,
                 match.request,
@@ -385,7 +389,7 @@ def approve_matches(matches: Sequence[Match], *, by: User) -> list[tuple[Match, 
         offer_held[match.offer_id] = offer_held.get(match.offer_id, 0) + match.pupils
         request_held[match.request_id] = request_held.get(match.request_id, 0) + match.pupils
         approved.append(match)
-    transition_all(approved, "approved", by=by)
+    transition_all(approved, MatchStatus.APPROVED, by=by)
     db.session.flush()
     _tell_both(approved, "match_approved", "A match is waiting for your answer")
     return refused
@@ -427,7 +431,7 @@ def hand_match(
         select(Match.id).where(
             Match.request_id == request.id,
             Match.offer_id == offer.id,
-            Match.status.in_(holds.LIVE),
+            Match.status.in_(LIVE),
         ).limit(1)
     )
     if same is not None:
@@ -444,13 +448,13 @@ def hand_match(
             "dates and blackouts, distance, SEN needs, audience, vetting, or it is not open).",
             field="offer",
         )
-    check_room(offer, request, pupils, statuses=holds.LIVE)
+    check_room(offer, request, pupils, statuses=LIVE)
     share = pupils / request.pupils
     match = Match(
         request=request,
         offer=offer,
         pupils=pupils,
-        status="approved",
+        status=MatchStatus.APPROVED,
         score=round(candidate.score * share, 3),
         km=round(candidate.km, 1),
         reasons=f"made by hand by {by.name}"
@@ -464,7 +468,7 @@ def hand_match(
         MatchEvent(
             match=match,
             from_status=None,
-            to_status="approved",
+            to_status=MatchStatus.APPROVED,
             by_id=by.id,
             reason=note.strip() or "made by hand",
         )
@@ -483,7 +487,7 @@ def reject_match(match: Match, *, by: User, reason: str) -> Match:
     if not reason.strip():
         raise ServiceError("Say why the match is rejected.", field="reason")
     lock_rows([match])
-    transition(match, "rejected", by=by, reason=reason.strip())
+    transition(match, MatchStatus.REJECTED, by=by, reason=reason.strip())
     db.session.flush()
     return match
 
@@ -508,21 +512,21 @@ def respond_to_match(match: Match, *, by: User, side: str, accept: bool, reason:
         )
     lock_rows([match])
     answered = getattr(match, f"{side}_response")
-    if match.status == "approved" and answered is not None:
+    if match.status == MatchStatus.APPROVED and answered is not None:
         raise Conflict(f"You have already {answered} this match.")
-    if match.status != "approved":
+    if match.status != MatchStatus.APPROVED:
         raise Conflict(f"This match is {match.status}; it is not waiting for an answer.")
     if accept:
-        setattr(match, f"{side}_response", "accepted")
+        setattr(match, f"{side}_response", Response.ACCEPTED)
         audit.record(f"match.{side}_accepted", match, by=by)
-        if match.school_response == "accepted" and match.employer_response == "accepted":
-            transition(match, "accepted", by=by)
+        if match.school_response == match.employer_response == Response.ACCEPTED:
+            transition(match, MatchStatus.ACCEPTED, by=by)
             db.session.flush()
             _tell_both([match], "match_accepted", "Confirmed: an encounter is booked")
     else:
-        setattr(match, f"{side}_response", "declined")
+        setattr(match, f"{side}_response", Response.DECLINED)
         match.response_reason = reason.strip()
-        transition(match, "declined", by=by, reason=reason.strip())
+        transition(match, MatchStatus.DECLINED, by=by, reason=reason.strip())
         db.session.flush()
         schools, employers = active_users([match])
         other = (
@@ -552,8 +556,8 @@ def cancel_match(match: Match, *, by: User, reason: str) -> Match:
     if not reason.strip():
         raise ServiceError("Say why the encounter is cancelled.", field="reason")
     lock_rows([match])
-    was_locked = match.status in LOCKED_MATCH_STATUSES
-    transition(match, "cancelled", by=by, reason=reason.strip())
+    was_locked = match.status in LOCKED
+    transition(match, MatchStatus.CANCELLED, by=by, reason=reason.strip())
     db.session.flush()
     _tell_both([match], "match_cancelled", "An encounter was cancelled")
     if was_locked:
@@ -585,7 +589,7 @@ def schedule_match(match: Match, *, by: User, on: date) -> Match:
     else:
         raise NotAllowed("Only the school or the employer can set the date.")
     lock_rows([match])
-    if match.status != "accepted":
+    if match.status != MatchStatus.ACCEPTED:
         raise Conflict(
             f"This match is {match.status}; a date is agreed once both sides have accepted."
         )
@@ -676,7 +680,7 @@ def record_delivery(
             field="delivered_on",
         )
     lock_rows([match])
-    if match.status != "accepted":
+    if match.status != MatchStatus.ACCEPTED:
         raise Conflict(
             f"This match is {match.status}; only a confirmed encounter can be "
             "recorded as delivered."
@@ -712,7 +716,7 @@ def record_delivery(
         match=match, delivered_on=delivered_on, pupils_reached=pupils_reached, recorded_by_id=by.id
     )
     db.session.add(encounter)
-    transition(match, "delivered", by=by, reason=reason)
+    transition(match, MatchStatus.DELIVERED, by=by, reason=reason)
     db.session.flush()
     return encounter
 

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select
 
 from broker import clock
 from broker.extensions import db
@@ -360,7 +360,7 @@ def claims_query(by: User) -> Select[tuple[User]]:
         return query.where(School.area_id.in_([a.id for a in by.areas] or [-1]))
     if by.verified_member:
         return query.where(User.school_id == by.school_id)
-    return query.where(False)
+    return query.where(false())
 
 
 def claims_with_evidence(users: list[User]) -> list[Claim]:

@@ -38,6 +38,7 @@ from broker.services.matches import (
     withdraw_proposals_beyond,
 )
 from broker.services.matching import propose_for_new_offer
+from broker.statuses import LIVE, LOCKED, MatchStatus
 from broker.wording import plural
 
 MAX_KM = 500.0
@@ -195,11 +196,11 @@ def update_offer(offer: Offer, data: OfferData, *, by: User, today: date) -> Off
     """Change an offer. Lowering the capacity withdraws proposals beyond it, lowest score
     first; it cannot drop below the pupils approved and confirmed matches hold."""
     _validate(data)
-    live = lock_matches_of(offer_id=offer.id, statuses=holds.LIVE)
+    live = lock_matches_of(offer_id=offer.id, statuses=LIVE)
     lock_rows(offers=[offer.id])
     if offer.status in ("closed", "expired"):
         raise Conflict(f"This offer is {offer.status}; copy it to offer it again.")
-    firm = holds.pupils_in(live, statuses=holds.FIRM)
+    firm = holds.pupils_in(live, statuses=LOCKED)
     if data.capacity < firm:
         raise Conflict(
             f"Capacity cannot go below {firm}: approved or confirmed matches hold "
@@ -260,10 +261,10 @@ def reopen_offer(offer: Offer, *, by: User, today: date) -> Offer:
 
 def close_offer(offer: Offer, *, by: User) -> Offer:
     """Close an offer for good: unapproved proposals are cancelled, approved ones stay."""
-    proposals = lock_matches_of(offer_id=offer.id, statuses=("proposed",))
+    proposals = lock_matches_of(offer_id=offer.id, statuses={MatchStatus.PROPOSED})
     _set_status(offer, "closed", by=by, allowed_from=("open", "paused"))
     for match in proposals:
-        transition(match, "cancelled", by=by, reason="The employer closed the offer.")
+        transition(match, MatchStatus.CANCELLED, by=by, reason="The employer closed the offer.")
     db.session.flush()
     return offer
 

@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 
 from broker import clock
 from broker.extensions import db
@@ -224,7 +224,7 @@ def export_organisation(org: Organisation) -> dict[str, Any]:
         ("EncounterRequest", [r.id for r in requests]),
         ("Match", [m.id for m in matches]),
     ]
-    conditions = [
+    conditions: list[ColumnElement[bool]] = [
         (AuditEntry.object_type == name) & AuditEntry.object_id.in_(ids)
         for name, ids in about
         if ids
@@ -394,4 +394,4 @@ def purge_outbox(now: datetime, *, days: int | None = None) -> int:
         .values(body_text="", body_html="")
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

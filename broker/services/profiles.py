@@ -162,7 +162,7 @@ def set_year_groups(school: School, pupils: dict[int, int | None], *, by: User) 
             select(SchoolYearGroup).where(SchoolYearGroup.school_id == school.id)
         )
     }
-    changed = {}
+    changed: dict[int, int | None] = {}
     for year, count in pupils.items():
         row = rows.get(year)
         if count is None:

@@ -35,6 +35,7 @@ from broker.services.matches import (
     withdraw_proposals_beyond,
 )
 from broker.services.profiles import year_group_pupils
+from broker.statuses import LIVE, LOCKED, MatchStatus
 from broker.wording import plural
 
 SORTS = {
@@ -140,7 +141,7 @@ def update_request(request: EncounterRequest, data: RequestData, *, by: User) ->
     """
     _validate(request.school, data)
     values = _values(data)
-    live = lock_matches_of(request_id=request.id, statuses=holds.LIVE)
+    live = lock_matches_of(request_id=request.id, statuses=LIVE)
     lock_rows(requests=[request.id])
     if request.status != "open":
         raise Conflict(f"This request is {request.status}; it can no longer be changed.")
@@ -153,7 +154,7 @@ def update_request(request: EncounterRequest, data: RequestData, *, by: User) ->
                 "You can change the pupils, goals and notes, or withdraw it and ask again.",
                 field=fixed[0],
             )
-    firm = holds.pupils_in(live, statuses=holds.FIRM)
+    firm = holds.pupils_in(live, statuses=LOCKED)
     if data.pupils < firm:
         raise Conflict(
             f"Pupils cannot go below {firm}: approved or confirmed matches already hold "
@@ -183,17 +184,17 @@ def update_request(request: EncounterRequest, data: RequestData, *, by: User) ->
 
 def withdraw_request(request: EncounterRequest, *, by: User, reason: str = "") -> EncounterRequest:
     """Withdraw an open request, cancelling its unapproved proposals."""
-    live = lock_matches_of(request_id=request.id, statuses=holds.LIVE)
+    live = lock_matches_of(request_id=request.id, statuses=LIVE)
     lock_rows(requests=[request.id])
     if request.status != "open":
         raise Conflict(f"This request is {request.status} already.")
-    if any(m.status in holds.FIRM for m in live):
+    if any(m.status in LOCKED for m in live):
         raise Conflict(
             "This request has approved or confirmed matches. Decline or cancel them on the "
             "matches page first, so the employers know."
         )
     for match in live:
-        transition(match, "cancelled", by=by, reason="The school withdrew the request.")
+        transition(match, MatchStatus.CANCELLED, by=by, reason="The school withdrew the request.")
     request.status = "withdrawn"
     db.session.flush()
     audit.record("request.withdrawn", request, by=by, reason=reason.strip())

@@ -23,9 +23,7 @@ from broker.services.matching.checks import alternatives_for, pair_allowed
 from broker.services.matching.coldspots import cold_spot_requests
 from broker.services.matching.incremental import propose_for_new_offer, propose_replacements
 from broker.services.matching.nightly import Inputs, load_inputs, run_matching
-from broker.services.matching.rows import FORBIDDEN_STATUSES
 from broker.services.matching.schools import (
-    COUNTED_STATUSES,
     encounters_this_year,
     engine_schools,
     offers_nearby,
@@ -33,8 +31,6 @@ from broker.services.matching.schools import (
 from broker.services.matching.settings import check_weights, weights
 
 __all__ = [
-    "COUNTED_STATUSES",
-    "FORBIDDEN_STATUSES",
     "Inputs",
     "alternatives_for",
     "check_weights",

@@ -15,18 +15,19 @@ from sqlalchemy import select
 
 import matching as engine
 from broker.extensions import db
-from broker.models import EncounterRequest, Match, Offer
+from broker.models import EncounterRequest, Offer
+from broker.services import holds
 from broker.services.matching.rows import (
     as_id,
     engine_offer,
     engine_request,
-    locked_held,
     may_reach,
     offer_rows,
     request_rows,
 )
 from broker.services.matching.schools import engine_schools
 from broker.services.matching.settings import weights
+from broker.statuses import LOCKED
 
 __all__ = ["alternatives_for", "pair_allowed"]
 
@@ -38,7 +39,7 @@ def _problem_for(
     if req_row is None:
         return None
     off_rows = offer_rows(today, offer_where)
-    locked = locked_held(Match.offer_id, [row.id for row in off_rows])
+    locked = holds.by_offer((row.id for row in off_rows), statuses=LOCKED)
     offers = [
         engine_offer(row, row.capacity - locked.get(row.id, 0), today)
         for row in off_rows

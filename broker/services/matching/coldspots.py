@@ -21,20 +21,21 @@ from sqlalchemy import select, update
 
 import matching as engine
 from broker.extensions import db
-from broker.models import EncounterRequest, Match, Offer, School
+from broker.models import EncounterRequest, Offer, School
+from broker.services import holds
 from broker.services.matching.rows import (
     as_id,
     chunks,
     engine_offer,
     engine_request,
     forbidden_pairs,
-    locked_held,
     may_reach_areas,
     offer_rows,
     request_rows,
 )
 from broker.services.matching.schools import engine_schools
 from broker.services.matching.settings import weights
+from broker.statuses import LOCKED
 
 __all__ = ["cold_from_result", "cold_spot_requests", "open_flags", "write_flags"]
 
@@ -104,7 +105,7 @@ def cold_spot_requests(area_ids: Sequence[int] | None, today: date) -> list[int]
         ]
     )
     rows = request_rows(today, where)
-    taken = locked_held(Match.request_id, [r.id for r in rows])
+    taken = holds.by_request((r.id for r in rows), statuses=LOCKED)
     req_rows = [r for r in rows if r.pupils > taken.get(r.id, 0)]
     if not req_rows:
         return []
@@ -112,7 +113,7 @@ def cold_spot_requests(area_ids: Sequence[int] | None, today: date) -> list[int]
     if area_ids is not None:
         off_where.append(may_reach_areas(area_ids))
     off_all = offer_rows(today, off_where)
-    used = locked_held(Match.offer_id, [o.id for o in off_all])
+    used = holds.by_offer((o.id for o in off_all), statuses=LOCKED)
     offers = [
         engine_offer(o, o.capacity - used.get(o.id, 0), today)
         for o in off_all
@@ -126,7 +127,7 @@ def cold_spot_requests(area_ids: Sequence[int] | None, today: date) -> list[int]
         requests,
         offers,
         weights=weights(),
-        forbidden=forbidden_pairs([r.id for r in req_rows], [o.offer_id for o in offers]),
+        forbidden=forbidden_pairs([r.id for r in req_rows], [as_id(o.offer_id) for o in offers]),
         k=1,
     )
     return sorted(_without_candidates(problem))

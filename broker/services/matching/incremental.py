@@ -21,7 +21,7 @@ import matching as engine
 from broker import clock
 from broker.extensions import db
 from broker.models import EncounterRequest, Match, MatchRun, Offer, School, User
-from broker.services import audit
+from broker.services import audit, holds
 from broker.services.matching.proposals import insert_proposals, new_run
 from broker.services.matching.rows import (
     KM_PER_DEGREE,
@@ -30,13 +30,13 @@ from broker.services.matching.rows import (
     engine_offer,
     engine_request,
     forbidden_pairs,
-    live_held,
     may_reach,
     offer_rows,
     request_rows,
 )
 from broker.services.matching.schools import engine_schools
 from broker.services.matching.settings import weights
+from broker.statuses import PENDING
 
 __all__ = ["propose_for_new_offer", "propose_replacements"]
 
@@ -53,7 +53,7 @@ def _live_matches(school_ids: Iterable[int], today: date) -> dict[int, int]:
             select(EncounterRequest.school_id, func.count(func.distinct(Match.request_id)))
             .join(EncounterRequest, Match.request_id == EncounterRequest.id)
             .where(
-                Match.status.in_(("proposed", "approved")),
+                Match.status.in_(PENDING),
                 EncounterRequest.latest >= year_start,
                 *where,
             )
@@ -171,8 +171,8 @@ def propose_replacements(match: Match, *, by: User | None) -> list[Match]:
             ],
         )
     }
-    req_held = live_held(Match.request_id, req_rows)
-    off_held = live_held(Match.offer_id, off_rows)
+    req_held = holds.by_request(req_rows)
+    off_held = holds.by_offer(off_rows)
     requests = {
         rid: engine_request(row, row.pupils - req_held.get(rid, 0), today)
         for rid, row in req_rows.items()
@@ -266,7 +266,7 @@ def propose_for_new_offer(offer: Offer, *, by: User | None) -> list[Match]:
     rows = offer_rows(today, [Offer.id == offer.id])
     if not rows:
         return []
-    held = live_held(Match.offer_id, [offer.id]).get(offer.id, 0)
+    held = holds.on_offer(offer.id)
     if offer.capacity <= held:
         return []
     req_rows = request_rows(
@@ -278,7 +278,7 @@ def propose_for_new_offer(offer: Offer, *, by: User | None) -> list[Match]:
             EncounterRequest.latest >= offer.earliest,
         ],
     )
-    req_held = live_held(Match.request_id, [r.id for r in req_rows])
+    req_held = holds.by_request(r.id for r in req_rows)
     requests = [
         engine_request(r, r.pupils - req_held.get(r.id, 0), today)
         for r in req_rows

@@ -24,7 +24,6 @@ import matching as engine
 from broker import clock
 from broker.extensions import db
 from broker.models import (
-    LOCKED_MATCH_STATUSES,
     EncounterRequest,
     Match,
     MatchRun,
@@ -40,7 +39,6 @@ from broker.services.matching.proposals import (
     save_plan,
 )
 from broker.services.matching.rows import (
-    FORBIDDEN_STATUSES,
     engine_offer,
     engine_request,
     offer_rows,
@@ -49,6 +47,7 @@ from broker.services.matching.rows import (
 from broker.services.matching.schools import engine_schools
 from broker.services.matching.settings import weights
 from broker.services.notify import notify
+from broker.statuses import LOCKED, REFUSED, MatchStatus
 from matching.cli import no_cyclic_gc
 
 __all__ = ["Inputs", "load_inputs", "run_matching"]
@@ -96,7 +95,7 @@ def load_inputs(today: date) -> Inputs:
     locked_rows = list(
         db.session.execute(
             select(Match.request_id, Match.offer_id, func.sum(Match.pupils))
-            .where(Match.status.in_(LOCKED_MATCH_STATUSES))
+            .where(Match.status.in_(LOCKED))
             .group_by(Match.request_id, Match.offer_id)
         )
     )
@@ -149,7 +148,7 @@ def load_inputs(today: date) -> Inputs:
             Match.km,
             Match.reasons,
             Match.terms,
-        ).where(Match.status == "proposed")
+        ).where(Match.status == MatchStatus.PROPOSED)
     ):
         inputs.proposals.setdefault((r, o), []).append(mid)
         inputs.stored[mid] = (pupils, score, km, reasons, terms or {})
@@ -160,7 +159,7 @@ def load_inputs(today: date) -> Inputs:
         {
             (r, o)
             for r, o in db.session.execute(
-                select(Match.request_id, Match.offer_id).where(Match.status.in_(FORBIDDEN_STATUSES))
+                select(Match.request_id, Match.offer_id).where(Match.status.in_(REFUSED))
             )
             if r in req_rows and o in off_rows
         }
@@ -303,7 +302,7 @@ def _notify_coordinators(run: MatchRun, now: datetime) -> None:
             .select_from(Match)
             .join(EncounterRequest, Match.request_id == EncounterRequest.id)
             .join(School, EncounterRequest.school_id == School.id)
-            .where(Match.status == "proposed", School.area_id.is_not(None), *where)
+            .where(Match.status == MatchStatus.PROPOSED, School.area_id.is_not(None), *where)
             .group_by(School.area_id)
         )
         return {int(a): int(n) for a, n in rows if a is not None}

@@ -27,7 +27,6 @@ from sqlalchemy import bindparam, insert, select, update
 import matching as engine
 from broker.extensions import db
 from broker.models import (
-    LIVE_MATCH_STATUSES,
     EncounterRequest,
     Match,
     MatchEvent,
@@ -43,6 +42,7 @@ from broker.services.matching.rows import (
     offer_rows,
     request_rows,
 )
+from broker.statuses import LIVE, MatchStatus
 
 __all__ = [
     "Plan",
@@ -103,7 +103,7 @@ def _insert(
     full = [
         {
             **row,
-            "status": "proposed",
+            "status": MatchStatus.PROPOSED,
             "run_id": run.id,
             "created_at": now,
             "updated_at": now,
@@ -118,7 +118,7 @@ def _insert(
         )
         ids.extend(int(i) for i in result.scalars())
     reason = f"{run.kind} run {run.id}"
-    _events([_event(i, None, "proposed", by_id, reason, now) for i in ids])
+    _events([_event(i, None, MatchStatus.PROPOSED, by_id, reason, now) for i in ids])
     return ids
 
 
@@ -197,7 +197,7 @@ def _live_on(requests: set[int], offers: set[int]) -> list[Any]:
     def query(where: Sequence[Any]) -> Iterable[Any]:
         return db.session.execute(
             select(Match.id, Match.request_id, Match.offer_id, Match.pupils).where(
-                Match.status.in_(LIVE_MATCH_STATUSES), *where
+                Match.status.in_(LIVE), *where
             )
         )
 
@@ -290,8 +290,8 @@ def save_plan(
     """
     touched = sorted({u["b_id"] for u in plan.updated} | set(plan.withdrawn))
     status = _lock_statuses(touched) if touched else {}
-    updated = [u for u in plan.updated if status.get(u["b_id"]) == "proposed"]
-    withdrawn = [i for i in plan.withdrawn if status.get(i) == "proposed"]
+    updated = [u for u in plan.updated if status.get(u["b_id"]) == MatchStatus.PROPOSED]
+    withdrawn = [i for i in plan.withdrawn if status.get(i) == MatchStatus.PROPOSED]
     gone = len(plan.updated) - len(updated) + len(plan.withdrawn) - len(withdrawn)
     new_pupils = {u["b_id"]: u["pupils"] for u in updated}
     growing = [i for i, p in new_pupils.items() if p > plan.old_pupils[i]]
@@ -311,15 +311,15 @@ def save_plan(
     for chunk in chunks(withdrawn):
         db.session.execute(
             update(Match)
-            .where(Match.id.in_(chunk), Match.status == "proposed")
-            .values(status="superseded", updated_at=now)
+            .where(Match.id.in_(chunk), Match.status == MatchStatus.PROPOSED)
+            .values(status=MatchStatus.SUPERSEDED, updated_at=now)
             .execution_options(synchronize_session=False)
         )
     if updated:
         table = Match.__table__
         db.session.execute(
             update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.status == "proposed")
+            .where(table.c.id == bindparam("b_id"), table.c.status == MatchStatus.PROPOSED)
             .values(
                 pupils=bindparam("pupils"),
                 score=bindparam("score"),
@@ -333,7 +333,8 @@ def save_plan(
         )
     if check.added:
         _insert(run, check.added, now, None)
-    _events([_event(i, "proposed", "superseded", None, reason, now) for i in withdrawn])
+    superseded = MatchStatus.SUPERSEDED
+    _events([_event(i, MatchStatus.PROPOSED, superseded, None, reason, now) for i in withdrawn])
     return {
         "added": len(check.added),
         "kept": len(plan.unchanged) + len(updated) + len(check.refused_updates),

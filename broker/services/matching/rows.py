@@ -7,28 +7,27 @@ page checking one pair reads that pair's rows and not the whole country's.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 import matching as engine
 from broker.extensions import db
 from broker.models import (
-    LIVE_MATCH_STATUSES,
-    LOCKED_MATCH_STATUSES,
     Employer,
     EncounterRequest,
     Match,
     Offer,
     School,
 )
+from broker.services.idlists import CHUNK, SCAN_ABOVE, by_ids, chunks
 from broker.services.vetting import blocked_offer_clause
+from broker.statuses import REFUSED
 
 __all__ = [
     "CHUNK",
-    "FORBIDDEN_STATUSES",
     "SCAN_ABOVE",
     "as_id",
     "by_ids",
@@ -36,81 +35,15 @@ __all__ = [
     "engine_offer",
     "engine_request",
     "forbidden_pairs",
-    "held",
-    "live_held",
-    "locked_held",
     "may_reach",
     "may_reach_areas",
     "offer_rows",
     "request_rows",
 ]
 
-# Pairs someone said no to: a coordinator rejected them, or a side declined or cancelled.
-FORBIDDEN_STATUSES = ("rejected", "declined", "cancelled")
-CHUNK = 900  # ids per IN (...) list, below SQLite's parameter limit
-#: Beyond this many ids one pass over the table costs less than many IN (...) lists.
-SCAN_ABOVE = 5 * CHUNK
-
-
 def as_id(value: Any) -> int:
     """The engine carries ids as hashables; the broker's are always database integers."""
     return int(value)
-
-
-def chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
-    """Slices of ``ids`` short enough for one ``IN (...)`` list."""
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
-
-
-def by_ids(
-    query: Callable[[Sequence[Any]], Iterable[Any]],
-    column: Any,
-    ids: Iterable[int],
-    *,
-    key: str | None = None,
-) -> list[Any]:
-    """Run ``query(where)`` for the rows whose ``column`` is in ``ids``, chunk by chunk.
-
-    Many ids are read in one pass without a filter and picked out here by the row's
-    ``key`` attribute (``column``'s name unless given), which is cheaper than thousands of
-    ``IN (...)`` lists (the nightly run's case).
-    """
-    wanted = sorted(set(ids))
-    if not wanted:
-        return []
-    if len(wanted) > SCAN_ABOVE:
-        keep = set(wanted)
-        name = key or column.key
-        return [row for row in query(()) if getattr(row, name) in keep]
-    out: list[Any] = []
-    for chunk in chunks(wanted):
-        # One expanding parameter: SQLAlchemy then does not coerce the ids one by one.
-        out.extend(query((column.in_(bindparam("ids", list(chunk), expanding=True)),)))
-    return out
-
-
-def held(statuses: Sequence[str], column: Any, ids: Iterable[int]) -> dict[int, int]:
-    """Pupils that matches in ``statuses`` hold per ``column`` (offer or request), for ``ids``."""
-
-    def query(where: Sequence[Any]) -> Iterable[Any]:
-        return db.session.execute(
-            select(column.label("key"), func.sum(Match.pupils).label("pupils"))
-            .where(Match.status.in_(statuses), *where)
-            .group_by(column)
-        )
-
-    return {int(row.key): int(row.pupils) for row in by_ids(query, column, ids, key="key")}
-
-
-def locked_held(column: Any, ids: Iterable[int]) -> dict[int, int]:
-    """Pupils that approved and later matches hold per offer or request, for ``ids``."""
-    return held(LOCKED_MATCH_STATUSES, column, ids)
-
-
-def live_held(column: Any, ids: Iterable[int]) -> dict[int, int]:
-    """Pupils that live matches (proposals too) hold per offer or request, for ``ids``."""
-    return held(LIVE_MATCH_STATUSES, column, ids)
 
 
 def request_rows(today: date, where: Sequence[Any] = (), *, for_update: bool = False) -> list[Any]:
@@ -169,7 +102,7 @@ def forbidden_pairs(request_ids: Iterable[int], offer_ids: Iterable[int]) -> lis
     def query(where: Sequence[Any]) -> Iterable[Any]:
         return db.session.execute(
             select(Match.request_id, Match.offer_id).where(
-                Match.status.in_(FORBIDDEN_STATUSES), *where
+                Match.status.in_(REFUSED), *where
             )
         )
 

@@ -42,7 +42,6 @@ import matching as engine
 from broker import clock
 from broker.extensions import db
 from broker.models import (
-    LOCKED_MATCH_STATUSES,
     Employer,
     EncounterRequest,
     Match,
@@ -50,13 +49,14 @@ from broker.models import (
     School,
     SchoolBlackout,
 )
-from broker.services.matching.rows import KM_PER_DEGREE, by_ids, locked_held
+from broker.services import holds
+from broker.services.matching.rows import KM_PER_DEGREE, by_ids
 from broker.services.matching.settings import weights
 from broker.services.vetting import blocked_offer_clause
+from broker.statuses import CONFIRMED, LOCKED
 from matching.problem import points_within
 
 __all__ = [
-    "COUNTED_STATUSES",
     "History",
     "encounters_this_year",
     "engine_schools",
@@ -64,8 +64,6 @@ __all__ = [
     "offers_nearby",
 ]
 
-#: Match statuses that make a request one of its school's encounters this year.
-COUNTED_STATUSES = ("accepted", "delivered")
 # Up to this many schools get a box each; more share one box around them all.
 _BOXES = 20
 
@@ -88,7 +86,7 @@ def history(school_ids: Iterable[int], today: date) -> History:
             .join(EncounterRequest, Match.request_id == EncounterRequest.id)
             .join(Offer, Match.offer_id == Offer.id)
             .where(
-                Match.status.in_(LOCKED_MATCH_STATUSES),
+                Match.status.in_(LOCKED),
                 EncounterRequest.latest >= year_start,
                 *where,
             )
@@ -100,7 +98,7 @@ def history(school_ids: Iterable[int], today: date) -> History:
     ):
         if sector:
             out.sectors[school_id].add(sector)
-        if status in COUNTED_STATUSES:
+        if status in CONFIRMED:
             out.counted[school_id].add(request_id)
     return out
 
@@ -150,7 +148,7 @@ def _in_person_offers(today: date, *where: Any) -> Any:
 
 
 def _with_places(rows: Sequence[Any]) -> list[Any]:
-    taken = locked_held(Match.offer_id, [r.id for r in rows])
+    taken = holds.by_offer((r.id for r in rows), statuses=LOCKED)
     return [r for r in rows if r.capacity > taken.get(r.id, 0)]
 
 
