@@ -26,6 +26,7 @@ the next one's world.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,7 +164,7 @@ FORM_DATA: dict[str, dict[str, Any]] = {
         "sector": "engineering",
         "year_min": 8,
         "year_max": 13,
-        "capacity": 40,
+        "capacity": 150,
         "delivery": "at_school",
         "max_km": "30",
         "audience": "mixed",
@@ -228,6 +229,7 @@ class Side:
     school: int = 0
     urn: int = 0
     offer: int = 0
+    paused_offer: int = 0
     request: int = 0
     blackout: int = 0
     matches: dict[str, int] = field(default_factory=dict)
@@ -322,10 +324,11 @@ def _build_side(key: str, *, lat: float, lon: float, postcode: str) -> Side:
         return EncounterRequest(**values)
 
     the_offer = offer()
+    paused = offer(status="paused", title=f"Paused talk by {key}")
     open_request = encounter_request(earliest=days(31))
     blackout = SchoolBlackout(school=school, starts_on=days(200), ends_on=days(201),
                               reason="Exams")
-    db.session.add_all([the_offer, open_request, blackout])
+    db.session.add_all([the_offer, paused, open_request, blackout])
     matches = {}
     for status in ("proposed", "approved", "accepted", "delivered"):
         m = Match(
@@ -342,7 +345,8 @@ def _build_side(key: str, *, lat: float, lon: float, postcode: str) -> Side:
     )
     db.session.flush()
     side.area, side.employer, side.school, side.urn = area.id, employer.id, school.id, school.urn
-    side.offer, side.request, side.blackout = the_offer.id, open_request.id, blackout.id
+    side.offer, side.paused_offer = the_offer.id, paused.id
+    side.request, side.blackout = open_request.id, blackout.id
     side.matches = {status: m.id for status, m in matches.items()}
     side.users = {role: u.id for role, u in users.items()}
     side.secrets = (
@@ -439,6 +443,8 @@ def _value(world: World, side: Side, endpoint: str, name: str) -> Any:
     if kind == "match":
         action = endpoint.split(".", 1)[1]
         return side.matches[MATCH_FOR.get(action, "accepted")]
+    if kind == "offer" and endpoint.endswith(".offer_reopen"):
+        return side.paused_offer
     if kind == "run":
         return world.run
     if kind == "user":
@@ -583,3 +589,106 @@ def _rule_arguments(world: World, endpoint: str, rule: str) -> set[str]:
         if r.endpoint == endpoint and r.rule == rule:
             return set(r.arguments) - {"filename"}
     return set()
+
+
+# --------------------------------------------------------------------------- positive controls
+# Who owns side A's objects on each blueprint's routes (the rightful actor).
+OWNER = {
+    "employer": "employer_a",
+    "school": "school_a",
+    "coordinator": "coordinator_x",
+    "insights": "coordinator_x",
+    "admin": "admin",
+}
+# What the owner sees on their own match pages: the other party's contact, once accepted.
+SHOWN_TO_OWNER = {
+    ("employer.match_detail", "accepted"): "leader-a@school-a.example",
+    ("school.match_detail", "accepted"): "contact-a@employer-a.example",
+}
+
+
+def _owned_routes() -> list[Any]:
+    cases = []
+    for endpoint, rule, method in ROUTES:
+        blueprint = endpoint.split(".", 1)[0]
+        names = {n for n in _arguments(endpoint, rule) if ID_FIELDS.get(n) not in ("token",)}
+        if not names or endpoint in PUBLIC or endpoint in SHARED_IDS or blueprint not in OWNER:
+            continue
+        cases.append(pytest.param(endpoint, rule, method, id=f"{method} {rule}"))
+    return cases
+
+
+def _arguments(endpoint: str, rule: str) -> set[str]:
+    app = create_app(TestConfig)
+    for r in app.url_map.iter_rules():
+        if r.endpoint == endpoint and r.rule == rule:
+            return set(r.arguments)
+    return set()
+
+
+_OWNED = _owned_routes()
+
+
+@pytest.mark.parametrize(("endpoint", "rule", "method"), _OWNED)
+def test_the_owner_is_let_in(fresh: World, endpoint: str, rule: str, method: str) -> None:
+    """The positive control: the matrix's refusals are the access rules', not broken URLs."""
+    world = fresh
+    own = world.sides["a"]
+    client = _client(world, OWNER[endpoint.split(".", 1)[0]])
+    url = _url(world, endpoint, rule, own)
+    before = _snapshot(own)
+    if method == "GET":
+        response = client.get(url)
+    else:
+        response = client.post(url, data=_form(endpoint, own))
+    body = response.get_data(as_text=True)
+    response.close()
+    assert response.status_code in (200, 302), f"{url}: {response.status_code} {_errors(body)}"
+    if method == "POST":
+        # The data the matrix sends others does something for the owner.
+        assert _snapshot(own) != before, f"{url} changed nothing for its owner"
+        assert "/auth/login" not in response.headers.get("Location", "")
+    for (where, status), secret in SHOWN_TO_OWNER.items():
+        if where == endpoint and own.matches[MATCH_FOR.get(endpoint.split(".")[1], "accepted")] \
+                == own.matches[status]:
+            assert secret in body
+
+
+def _errors(body: str) -> list[str]:
+    """The error messages on a page, for a failing assertion to show."""
+    return re.findall(r'class="[^"]*error[^"]*"[^>]*>(?:<li>)?([^<]+)<', body)
+
+
+# --------------------------------------------------------------------------- CSRF
+def _post_routes() -> list[Any]:
+    return [
+        pytest.param(endpoint, rule, id=f"POST {rule}")
+        for endpoint, rule, method in ROUTES
+        if method == "POST"
+    ]
+
+
+@pytest.mark.parametrize(("endpoint", "rule"), _post_routes())
+def test_every_post_is_refused_without_a_csrf_token(
+    fresh: World, endpoint: str, rule: str
+) -> None:
+    """Sent by the one person it would work for, with good data, but no token: 400, no change."""
+    world = fresh
+    world.app.config["WTF_CSRF_ENABLED"] = True  # ``fresh`` turns it off again
+    roles = _roles_for(endpoint)
+    if roles is None:
+        actor = "anonymous"
+    elif endpoint.split(".", 1)[0] in OWNER and OWNER[endpoint.split(".", 1)[0]] in {
+        a for a in ACTORS if ROLE[a] in roles
+    }:
+        actor = OWNER[endpoint.split(".", 1)[0]]
+    else:
+        actor = next(a for a in ACTORS if ROLE[a] in roles)
+    own = world.sides["a"]
+    client = _client(world, actor)
+    url = _url(world, endpoint, rule, own)
+    before = {key: _snapshot(side) for key, side in world.sides.items()}
+    response = client.post(url, data=_form(endpoint, own))
+    response.close()
+    assert response.status_code == 400, f"{url} as {actor}: {response.status_code}"
+    assert {key: _snapshot(side) for key, side in world.sides.items()} == before
