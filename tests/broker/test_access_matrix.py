@@ -434,7 +434,7 @@ def _user_id(world: World, actor: str) -> int:
 
 # --------------------------------------------------------------------------- URLs and data
 def _value(world: World, side: Side, endpoint: str, name: str) -> Any:
-    kind = ID_FIELDS[name] if name in ID_FIELDS else None
+    kind = ID_FIELDS.get(name)
     if kind is None:
         raise AssertionError(
             f"{endpoint}: the URL variable <{name}> is not in ID_FIELDS; say which object it "
@@ -559,10 +559,8 @@ def test_no_leak_and_no_wrong_actor_change(
     client = _client(world, actor)
     url = _url(world, endpoint, rule, other)
     before = _snapshot(other)
-    if method == "GET":
-        response = client.get(url)
-    else:
-        response = client.post(url, data=_form(endpoint, other))
+    data = _form(endpoint, other)
+    response = client.get(url) if method == "GET" else client.post(url, data=data)
     body = response.get_data(as_text=True)
     response.close()
     refusal = _expected_refusal(actor, roles, endpoint)
@@ -637,10 +635,8 @@ def test_the_owner_is_let_in(fresh: World, endpoint: str, rule: str, method: str
     client = _client(world, OWNER[endpoint.split(".", 1)[0]])
     url = _url(world, endpoint, rule, own)
     before = _snapshot(own)
-    if method == "GET":
-        response = client.get(url)
-    else:
-        response = client.post(url, data=_form(endpoint, own))
+    data = _form(endpoint, own)
+    response = client.get(url) if method == "GET" else client.post(url, data=data)
     body = response.get_data(as_text=True)
     response.close()
     assert response.status_code in (200, 302), f"{url}: {response.status_code} {_errors(body)}"
