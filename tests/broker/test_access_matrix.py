@@ -102,6 +102,8 @@ PUBLIC = frozenset(
         "school.calendar_feed",
     }
 )
+# Routes that show anyone a school's public name (GIAS data) by its URN, for registration.
+PUBLIC_NAMES = frozenset({"api.school_by_urn"})
 # Which model each URL variable names, by the world's key for it.
 ID_FIELDS = {
     "offer_id": "offer",
@@ -235,6 +237,7 @@ class Side:
     matches: dict[str, int] = field(default_factory=dict)
     users: dict[str, int] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
 
 
 @dataclass
@@ -274,11 +277,19 @@ def _sqlite_savepoints(engine: Any) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
+# Names found on no page but their own side's (and the admin's): a side's organisations and
+# its offer are nobody else's business here, as no match crosses the sides.
+NAMES = {
+    "a": {"employer": "Anvil Works", "school": "Acorn Academy", "offer": "Anvil bridge talk"},
+    "b": {"employer": "Beacon Labs", "school": "Bramble High", "offer": "Beacon robot talk"},
+}
+
+
 def _build_side(key: str, *, lat: float, lon: float, postcode: str) -> Side:
     side = Side()
     area = Area(name=f"Area {key.upper()}")
     employer = Employer(
-        name=f"Employer {key.upper()}", kind="business", sector="engineering",
+        name=NAMES[key]["employer"], kind="business", sector="engineering",
         postcode=postcode, lat=lat, lon=lon, area=area,
         contact_name=f"Contact of employer {key}",
         contact_email=f"contact-{key}@employer-{key}.example",
@@ -286,7 +297,7 @@ def _build_side(key: str, *, lat: float, lon: float, postcode: str) -> Side:
         dbs_checked=True, insurance_expires_on=days(300), risk_assessment_on=days(-10),
     )
     school = School(
-        urn=880000 + ord(key), name=f"School {key.upper()}", postcode=postcode,
+        urn=880000 + ord(key), name=NAMES[key]["school"], postcode=postcode,
         lat=lat + 0.01, lon=lon + 0.01, kind="mainstream", gender="mixed", pupils=900,
         fsm_pct=20.0, la_name=f"Borough {key}", area=area,
         careers_leader_name=f"Leader of school {key}",
@@ -310,7 +321,7 @@ def _build_side(key: str, *, lat: float, lon: float, postcode: str) -> Side:
 
     def offer(**extra: Any) -> Offer:
         values: dict[str, Any] = dict(
-            employer=employer, title=f"Talk by {key}", type="talk", sector="engineering",
+            employer=employer, title=NAMES[key]["offer"], type="talk", sector="engineering",
             stem=True, year_min=8, year_max=13, capacity=200, delivery="at_school",
             max_km=25.0, postcode=postcode, lat=lat, lon=lon,
             earliest=days(-30), latest=days(120),
@@ -352,6 +363,7 @@ def _build_side(key: str, *, lat: float, lon: float, postcode: str) -> Side:
     side.request, side.blackout = open_request.id, blackout.id
     side.matches = {status: m.id for status, m in matches.items()}
     side.users = {role: u.id for role, u in users.items()}
+    side.names = tuple(NAMES[key].values())
     side.secrets = (
         employer.contact_email or "", employer.contact_phone or "",
         school.careers_leader_email or "", school.careers_leader_phone or "",
@@ -578,6 +590,9 @@ def test_no_leak_and_no_wrong_actor_change(
     if actor != "admin":
         for secret in (s for side in guarded for s in side.secrets):
             assert secret not in body, f"{url} shows {secret!r} to {actor}"
+        if endpoint not in PUBLIC_NAMES:
+            for name in (n for side in guarded for n in side.names):
+                assert name not in body, f"{url} shows {name!r} to {actor}"
         if method == "POST":
             after = [_snapshot(side) for side in guarded]
             assert after == before, f"{url} as {actor} changed another side's rows"
@@ -673,3 +688,22 @@ def test_every_post_is_refused_without_a_csrf_token(
     response.close()
     assert response.status_code == 400, f"{url} as {actor}: {response.status_code}"
     assert {key: _snapshot(side) for key, side in world.sides.items()} == before
+
+
+@pytest.mark.parametrize(
+    ("actor", "url", "shown"),
+    [
+        ("coordinator_x", "/coordinator/queue", "Acorn Academy"),
+        ("coordinator_x", "/coordinator/queue", "Anvil Works"),
+        ("employer_a", "/employer/matches", "Acorn Academy"),
+        ("school_a", "/school/matches", "Anvil Works"),
+        ("admin", "/admin/users", "teacher-b@school-b.example"),
+    ],
+)
+def test_the_names_the_matrix_looks_for_show_where_they_belong(
+    fresh: World, actor: str, url: str, shown: str
+) -> None:
+    """Lists do name the parties: so the matrix finding no name elsewhere means something."""
+    response = _client(fresh, actor).get(url)
+    assert response.status_code == 200
+    assert shown in response.get_data(as_text=True)
