@@ -7,7 +7,8 @@ signed in. Each route is asked for by each actor with the *other* side's ids in 
 
 - **no leak**: the answer is a refusal (403, 404, or a redirect to sign in) wherever the
   ids are not the actor's, and no page shows the other side's private data (contact emails
-  and phone numbers, people's emails);
+  and phone numbers, people's emails) or even its organisations' and offer's names (no
+  match crosses the sides, so no page of one has reason to name the other);
 - **no wrong-actor change**: for a POST (sent with data that would succeed for the owner),
   the other side's rows in every table that matters are the same before and after;
 - **positive controls**: the rightful owner gets 200 or a redirect on their own objects,
