@@ -408,20 +408,60 @@ def approve_match(match: Match, *, by: User) -> Match:
     return match
 
 
+def hand_match_refusal(
+    request: EncounterRequest, offer: Offer, *, by: User
+) -> ServiceError | None:
+    """Return why ``by`` may not match ``request`` with ``offer`` by hand, or None if they may.
+
+    Coordinators act in their areas only. The request's school must be in one of their areas
+    (they answer for its pupils), and the offer must be theirs to reach for: from an employer
+    in one of their areas, or virtual, or close enough that the school lies within the
+    distance the offer travels (as the nightly matcher would propose it to the school, for
+    this coordinator to approve). An in-person offer from elsewhere that cannot reach the
+    school is not theirs to place. Admins may match any pair. The engine's own rules (type,
+    dates, vetting and so on) are checked after this, by :func:`hand_match`.
+    """
+    if by.role == "admin":
+        return None
+    if by.role != "coordinator":
+        return ServiceError("Only coordinators and admins can make a match by hand.")
+    areas = {a.id for a in by.areas}
+    school = request.school
+    if school.area_id is None or school.area_id not in areas:
+        return ServiceError(
+            f"{school.name} is not in your areas: only a coordinator for its area can "
+            "match its requests by hand.",
+            field="request",
+        )
+    if offer.employer.area_id in areas or offer.delivery == "virtual":
+        return None
+    km = adapter.km_to_school(request, offer)
+    if km <= offer.max_km:
+        return None
+    return ServiceError(
+        f"Offer {offer.id} is from an employer outside your areas and does not reach "
+        f"{school.name}: it happens in person, up to {offer.max_km:g} km away, and the school "
+        f"is {km:.0f} km away. You can match by hand an offer from an employer in your "
+        "areas, a virtual offer, or one that travels as far as the school.",
+        field="offer",
+    )
+
+
 def hand_match(
     request: EncounterRequest, offer: Offer, pupils: int, *, by: User, note: str = ""
 ) -> Match:
     """Make a match by hand as a coordinator; it is approved at once and both sides asked.
 
-    The pair must pass the matching engine's own hard rules (type, year group, dates,
-    distance, SEN needs, audience), the offer must be open and vetted, and the pupils must
-    fit the places and demand left after every live match, proposals included (a proposal
-    holds its places until it is approved, rejected or withdrawn).
+    Only where :func:`hand_match_refusal` finds no reason against it (the school in one of
+    the coordinator's areas, the offer within their reach). The pair must pass the matching
+    engine's own hard rules (type, year group, dates, distance, SEN needs, audience), the
+    offer must be open and vetted, and the pupils must fit the places and demand left after
+    every live match, proposals included (a proposal holds its places until it is approved,
+    rejected or withdrawn).
     """
-    if by.role != "admin" and (
-        by.role != "coordinator" or request.school.area_id not in {a.id for a in by.areas}
-    ):
-        raise NotAllowed("Only a coordinator for this school's area can match it by hand.")
+    refusal = hand_match_refusal(request, offer, by=by)
+    if refusal is not None:
+        raise NotAllowed(refusal.message, field=refusal.field)
     if pupils < 1:
         raise ServiceError("Match at least one pupil.", field="pupils")
     lock_rows([], [request.id], [offer.id])

@@ -144,11 +144,12 @@ def test_approve_refuses_to_over_allocate(client, auth, world, make_match):
 
 def test_hand_match_uses_the_engine_rules(client, auth, world, make_offer, make_employer):
     auth.login(world["coordinator"])
-    far = make_offer(employer=_vetted(make_employer), lat=55.9, lon=-3.2)
+    # In the coordinator's area and near, but for year groups the request is not.
+    older = make_offer(employer=_vetted(make_employer, area_id=world["mine"].id), year_min=12)
     response = _post(
         client,
         "/coordinator/hand-match",
-        {"request_id": world["req"].id, "offer_id": far.id, "pupils": 10},
+        {"request_id": world["req"].id, "offer_id": older.id, "pupils": 10},
     )
     # Refused like any invalid form: the page again, with the reason, as a 400.
     assert response.status_code == 400

@@ -12,14 +12,15 @@ One module per job:
 - :mod:`.proposals`: the plan of a run and its guarded writes;
 - :mod:`.incremental`: :func:`propose_replacements` and :func:`propose_for_new_offer`,
   proposals at once after a cancellation or for a new offer;
-- :mod:`.checks`: :func:`pair_allowed` and :func:`alternatives_for`, for coordinators;
+- :mod:`.checks`: :func:`pair_allowed`, :func:`alternatives_for` and :func:`km_to_school`,
+  for coordinators;
 - :mod:`.coldspots`: requests no current offer with places could serve;
 - :mod:`.settings`: the engine's weights from the configuration, checked at start-up.
 
 Services add and flush; the caller (a request or a job) commits.
 """
 
-from broker.services.matching.checks import alternatives_for, pair_allowed
+from broker.services.matching.checks import alternatives_for, km_to_school, pair_allowed
 from broker.services.matching.coldspots import cold_spot_requests
 from broker.services.matching.incremental import propose_for_new_offer, propose_replacements
 from broker.services.matching.nightly import Inputs, load_inputs, run_matching
@@ -37,6 +38,7 @@ __all__ = [
     "cold_spot_requests",
     "encounters_this_year",
     "engine_schools",
+    "km_to_school",
     "load_inputs",
     "offers_nearby",
     "pair_allowed",

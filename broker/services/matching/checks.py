@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 
 import matching as engine
@@ -28,8 +29,9 @@ from broker.services.matching.rows import (
 from broker.services.matching.schools import engine_schools
 from broker.services.matching.settings import weights
 from broker.statuses import LOCKED
+from matching.problem import haversine_km
 
-__all__ = ["alternatives_for", "pair_allowed"]
+__all__ = ["alternatives_for", "km_to_school", "pair_allowed"]
 
 
 def _problem_for(
@@ -65,6 +67,20 @@ def pair_allowed(request: EncounterRequest, offer: Offer, today: date) -> engine
         return None
     found = [c for c in problem.candidates_for(request.id) if c.offer_id == offer.id]
     return found[0] if found else None
+
+
+def km_to_school(request: EncounterRequest, offer: Offer) -> float:
+    """Return the great-circle km from ``request``'s school to ``offer``'s place.
+
+    The same distance the engine measures a pair's reach with (its ``haversine_km``).
+    """
+    school = request.school
+    return float(
+        haversine_km(
+            np.array([school.lat]), np.array([school.lon]),
+            np.array([offer.lat]), np.array([offer.lon]),
+        )[0]
+    )
 
 
 def alternatives_for(
