@@ -67,12 +67,19 @@ BLUEPRINT_ROLES: dict[str, frozenset[str]] = {
     "coordinator": frozenset({"coordinator", "admin"}),
     "admin": frozenset({"admin"}),
     "insights": frozenset({"coordinator", "admin"}),
+    # School membership: a school's members decide on their school's people; coordinators
+    # and admins on those of the schools in their areas.
+    "members": frozenset({"school", "coordinator", "admin"}),
 }
 # Endpoints whose guard differs from their blueprint's.
 ENDPOINT_ROLES: dict[str, frozenset[str]] = {
     "insights.employer_needs": frozenset({"employer"}),
     "insights.school_encounters": frozenset({"school"}),
     "insights.refresh": frozenset({"admin"}),
+    "members.waiting": frozenset({"school"}),
+    "members.school_members": frozenset({"school"}),
+    "members.invite": frozenset({"school"}),
+    "members.claims": frozenset({"coordinator", "admin"}),
 }
 SIGNED_IN = frozenset({"employer", "school", "coordinator", "admin"})
 # Anyone signed in, whatever their role: the person's own account.
@@ -81,6 +88,8 @@ ACCOUNT = {
     "auth.change_password": SIGNED_IN,
     "auth.change_email": SIGNED_IN,
     "auth.email_preferences": SIGNED_IN,
+    # Its own organisation's data only (coordinators and admins have none: 404).
+    "auth.organisation_data": SIGNED_IN,
 }
 # Open to everyone, signed in or not. Token routes carry their own credential (a signed
 # token); the matrix gives them a forged one.
@@ -101,6 +110,8 @@ PUBLIC = frozenset(
         "auth.confirm_email_change",
         "employer.calendar_feed",
         "school.calendar_feed",
+        "members.accept_invitation",
+        "privacy",
     }
 )
 # Routes that show anyone a school's public name (GIAS data) by its URN, for registration.
@@ -112,6 +123,7 @@ ID_FIELDS = {
     "match_id": "match",
     "blackout_id": "blackout",
     "school_id": "school",
+    "employer_id": "employer",
     "user_id": "user",
     "run_id": "run",
     "urn": "urn",
@@ -310,7 +322,8 @@ def _build_side(key: str, *, lat: float, lon: float, postcode: str) -> Side:
         "employer": User(email=f"staff-{key}@employer-{key}.example", name=f"Staff {key}",
                          role="employer", employer=employer),
         "school": User(email=f"teacher-{key}@school-{key}.example", name=f"Teacher {key}",
-                       role="school", school=school),
+                       role="school", school=school, school_status="verified",
+                       school_verified_at=NOW),
         "coordinator": User(email=f"coord-{key}@council-{key}.example", name=f"Coord {key}",
                             role="coordinator"),
     }
