@@ -24,7 +24,7 @@ from broker.models import (
     Offer,
     School,
 )
-from broker.services.vetting import blocked_offer_clause
+from broker.services.vetting import blocked_offer_clause, matchable_clause
 
 __all__ = [
     "CHUNK",
@@ -133,7 +133,7 @@ def request_rows(today: date, where: Sequence[Any] = (), *, for_update: bool = F
 
 
 def offer_rows(today: date, where: Sequence[Any] = (), *, for_update: bool = False) -> list[Any]:
-    """Open, vetted offers whose window has not ended, as rows of the engine's columns."""
+    """Open, vetted offers of checked employers, window not ended, as rows of the engine's columns."""
     query = (
         select(
             Offer.id,
@@ -155,7 +155,14 @@ def offer_rows(today: date, where: Sequence[Any] = (), *, for_update: bool = Fal
             Offer.audience,
         )
         .join(Employer, Offer.employer_id == Employer.id)
-        .where(Offer.status == "open", Offer.latest >= today, ~blocked_offer_clause(today), *where)
+        .where(
+            Offer.status == "open",
+            Offer.latest >= today,
+            ~blocked_offer_clause(today),
+            # Unchecked and suspended organisations reach no pupils (employer_checks).
+            matchable_clause(),
+            *where,
+        )
     )
     if for_update:
         query = query.with_for_update(of=Offer)
