@@ -69,6 +69,11 @@ def dashboard():
         schools=db.session.scalar(query),
         matches=figures.match_counts(area_ids=area_ids),
         last_run=last_run,
+        employers_waiting=db.session.scalar(
+            select(func.count()).select_from(
+                employer_checks.checks_query(current_user, show="waiting").subquery()
+            )
+        ),
     )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from broker.extensions import db
 from broker.models import AuditEntry, EmployerDocument, Match, MatchEvent
-from broker.services import employer_checks, matches, offers
+from broker.services import accounts, employer_checks, matches, offers
 from broker.services import matching as adapter
 from broker.services.errors import NotAllowed, ServiceError
 from tests.frozen import NOW, days
@@ -93,6 +93,29 @@ def test_the_flood_unchecked_employers_huge_virtual_talk_gets_no_proposals(
     db.session.commit()
     assert {m.request_id for m in _proposals(honest)} == {r.id for r in requests}
     assert _proposals(flood) == []
+
+
+def test_a_newly_registered_employer_reaches_no_school_until_checked(app, country, make_user):
+    areas, requests = country
+    user = accounts.register_employer(
+        accounts.EmployerRegistration(
+            organisation="Brand New Ltd", kind="business", sector="engineering",
+            postcode="SW1A 2AA", name="Newcomer", email="new@brand-new.example",
+            password="a long and unusual passphrase",
+        )
+    )
+    employer = user.employer
+    assert employer.verified_at is None and employer.area_id == areas[0].id
+    # The largest virtual talk the ceiling allows, posted the day it registered.
+    offer = offers.create_offer(employer, _offer_data(capacity=2000), by=user, today=days(0))
+    adapter.run_matching(NOW)
+    db.session.commit()
+    assert _proposals(offer) == []
+
+    employer_checks.verify_employer(employer, by=make_user(role="coordinator", areas=[areas[0]]))
+    adapter.run_matching(NOW)
+    db.session.commit()
+    assert {m.request_id for m in _proposals(offer)} == {r.id for r in requests}
 
 
 def test_once_checked_the_capacity_beyond_the_ceiling_is_refused(
@@ -199,6 +222,8 @@ def test_coordinator_of_the_area_checks_from_the_queue_with_the_evidence(
     coordinator = make_user(role="coordinator", name="Cora Ordinator", areas=[areas[0]])
     auth.login(coordinator)
 
+    dashboard = text(parse(client.get("/coordinator/").get_data(as_text=True)))
+    assert "1 organisation waiting to be checked" in dashboard
     listing = client.get("/coordinator/employers").get_data(as_text=True)
     assert [row["Organisation"] for row in table(listing, "employers")] == ["New Co"]
     page = text(parse(client.get(f"/coordinator/employers/{employer.id}").get_data(as_text=True)))

@@ -133,7 +133,7 @@ def request_rows(today: date, where: Sequence[Any] = (), *, for_update: bool = F
 
 
 def offer_rows(today: date, where: Sequence[Any] = (), *, for_update: bool = False) -> list[Any]:
-    """Open, vetted offers of checked employers, window not ended, as rows of the engine's columns."""
+    """Open, vetted offers of checked employers, not ended, as rows of the engine's columns."""
     query = (
         select(
             Offer.id,
