@@ -47,6 +47,7 @@ from broker.models import (
 from broker.services import audit
 from broker.services.errors import NotAllowed, ServiceError
 from broker.services.matches import lock_matches_of, withdraw_proposals_beyond
+from broker.services.notify import Notice, notify_many
 from broker.services.vetting import matchable_clause
 from broker.wording import label
 
@@ -226,6 +227,19 @@ def _lock_employer(employer: Employer) -> None:
     db.session.refresh(employer)
 
 
+def _tell_members(employer: Employer, template: str, subject: str, **context: Any) -> None:
+    """Email the organisation's active people about its standing (once per change)."""
+    people = db.session.scalars(
+        select(User).where(User.employer_id == employer.id, User.active.is_(True))
+    )
+    stamp = clock.now().isoformat()
+    notify_many(
+        Notice(person, template, subject, f"{template}:{employer.id}:{stamp}",
+               {"employer": employer, **context})
+        for person in people
+    )
+
+
 def verify_employer(employer: Employer, *, by: User) -> Employer:
     """Mark ``employer`` checked: its open offers enter matching from the next run."""
     _require_check(by, employer)
@@ -236,6 +250,7 @@ def verify_employer(employer: Employer, *, by: User) -> Employer:
     employer.verified_by_id = by.id
     db.session.flush()
     audit.record("employer.verified", employer, by=by)
+    _tell_members(employer, "employer_checked", "Your organisation has been checked")
     return employer
 
 
@@ -268,6 +283,9 @@ def suspend_employer(employer: Employer, *, by: User, reason: str) -> list[Match
         "employer.suspended", employer, by=by, reason=reason,
         matches=[m.id for m in withdrawn], pupils=sum(m.pupils for m in withdrawn),
     )
+    _tell_members(
+        employer, "employer_suspended", "Your organisation is suspended", reason=reason
+    )
     return withdrawn
 
 
@@ -283,6 +301,9 @@ def lift_suspension(employer: Employer, *, by: User) -> Employer:
     employer.suspended_by_id = None
     db.session.flush()
     audit.record("employer.suspension_lifted", employer, by=by, was=reason)
+    _tell_members(
+        employer, "employer_suspension_lifted", "Your organisation's suspension is lifted"
+    )
     return employer
 
 

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from broker.extensions import db
-from broker.models import AuditEntry, EmployerDocument, Match, MatchEvent
+from broker.models import AuditEntry, EmployerDocument, Match, MatchEvent, OutboxMessage
 from broker.services import accounts, employer_checks, matches, offers
 from broker.services import matching as adapter
 from broker.services.errors import NotAllowed, ServiceError
@@ -306,7 +306,13 @@ def test_suspension_withdraws_unapproved_proposals_writes_audit_and_leaves_match
     db.session.commit()
     assert [m.status for m in _proposals(offer) if m.status == "proposed"] == []
 
-    # The employer is told plainly.
+    # The employer is told plainly, by email and on its pages.
+    mail = db.session.scalar(
+        select(OutboxMessage).where(
+            OutboxMessage.to_email == person.email, OutboxMessage.template == "employer_suspended"
+        )
+    )
+    assert "Safeguarding concern" in mail.body_text
     auth.logout()
     auth.login(person)
     page = text(parse(client.get("/employer/").get_data(as_text=True)))
