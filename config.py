@@ -117,6 +117,14 @@ class Config:
     # e.g. {"stem": 30}. Kept as text here; create_app checks it and stores the dict, so a
     # mistake stops the app with a message naming it (broker.services.matching.check_weights).
     MATCHING_WEIGHTS: dict | str = os.environ.get("MATCHING_WEIGHTS", "{}")
+    # Capacity ceilings per encounter type: a JSON object overriding the defaults in
+    # broker.services.employer_checks, e.g. {"talk": {"in_person": 250, "virtual": 1500}}.
+    # create_app checks it and stores the full table, so a mistake stops the app at start.
+    CAPACITY_CEILINGS: dict | str = os.environ.get("CAPACITY_CEILINGS", "{}")
+    # Vetting evidence uploads (insurance certificates, risk assessments): the largest file,
+    # and the folder they are kept in (default: instance/evidence).
+    EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(5 * 1024 * 1024)))
+    EVIDENCE_DIR = os.environ.get("EVIDENCE_DIR")
     # Optional online geocoder for postcodes missing from the offline data (geopy Nominatim
     # user agent). Off by default: the broker never needs the network.
     ONLINE_GEOCODER_USER_AGENT = os.environ.get("ONLINE_GEOCODER_USER_AGENT")

@@ -77,11 +77,13 @@ def create_app(config_class: type[Config] = Config) -> Flask:
     from broker.insights.views import bp as insights_bp
     from broker.members.views import bp as members_bp
     from broker.school.views import bp as school_bp
+    from broker.services.employer_checks import check_ceilings
     from broker.services.matching import check_weights
     from broker.templating import register_template_helpers
 
     # A misspelt weight stops the app here, with its name, not every nightly run later.
     app.config["MATCHING_WEIGHTS"] = check_weights(app.config.get("MATCHING_WEIGHTS"))
+    app.config["CAPACITY_CEILINGS"] = check_ceilings(app.config.get("CAPACITY_CEILINGS"))
 
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.register_blueprint(employer_bp, url_prefix="/employer")

@@ -63,6 +63,8 @@ __all__ = [
     "Encounter",
     "Feedback",
     "AuditEntry",
+    "EVIDENCE_KINDS",
+    "EmployerDocument",
     "OutboxMessage",
     "JobLease",
 ]
@@ -77,6 +79,8 @@ EMPLOYER_KINDS = (
     "university",
 )
 OFFER_DELIVERY = ("at_school", "at_workplace", "virtual")
+# Vetting evidence an employer can upload for a coordinator to check.
+EVIDENCE_KINDS = ("insurance", "risk_assessment")
 OFFER_STATUSES = ("open", "paused", "closed", "expired")
 REQUEST_STATUSES = ("open", "withdrawn", "expired")
 # Stored as the enum's values, in lifecycle order; the named sets live in broker.statuses.
@@ -162,7 +166,9 @@ class User(UserMixin, Model):
     school_job_title: Mapped[str | None] = mapped_column(String(120))
     school_evidence: Mapped[str | None] = mapped_column(String(1000))
 
-    employer: Mapped[Employer | None] = relationship(back_populates="users")
+    employer: Mapped[Employer | None] = relationship(
+        back_populates="users", foreign_keys=[employer_id]
+    )
     school: Mapped[School | None] = relationship(back_populates="users")
     areas: Mapped[list[Area]] = relationship(secondary=coordinator_areas)
 
@@ -222,10 +228,27 @@ class Employer(Model):
     # Part of the calendar feed's secret address; raising it makes old addresses stop working.
     calendar_key: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    # A coordinator of the area (or an admin) checks a new organisation before its offers
+    # reach pupils; until then, and while suspended, its offers are left out of matching.
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # users.employer_id points back here: the constraints are added after both tables.
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", use_alter=True))
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspended_reason: Mapped[str | None] = mapped_column(Text)
+    suspended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", use_alter=True))
 
-    users: Mapped[list[User]] = relationship(back_populates="employer")
+    users: Mapped[list[User]] = relationship(
+        back_populates="employer", foreign_keys="User.employer_id"
+    )
     offers: Mapped[list[Offer]] = relationship(back_populates="employer")
     area: Mapped[Area | None] = relationship()
+    verified_by: Mapped[User | None] = relationship(foreign_keys=[verified_by_id])
+    suspended_by: Mapped[User | None] = relationship(foreign_keys=[suspended_by_id])
+
+    @property
+    def matchable(self) -> bool:
+        """Whether the organisation's offers may enter matching: checked and not suspended."""
+        return self.verified_at is not None and self.suspended_at is None
 
     def __repr__(self) -> str:
         return f"<Employer {self.id} {self.name!r}>"
@@ -593,6 +616,37 @@ class AuditEntry(Model):
 
     def __repr__(self) -> str:
         return f"<AuditEntry {self.id} {self.action} {self.object_type}:{self.object_id}>"
+
+
+class EmployerDocument(Model):
+    """Vetting evidence an employer uploaded (an insurance certificate, a risk assessment).
+
+    The file lives under the instance folder with a random name (``stored_name``); the
+    uploader's filename is kept for display only, never used as a path.
+    """
+
+    __tablename__ = "employer_documents"
+    __table_args__ = (CheckConstraint(_in("kind", EVIDENCE_KINDS), name="kind_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    employer_id: Mapped[int] = mapped_column(
+        ForeignKey("employers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(30))
+    stored_name: Mapped[str] = mapped_column(String(80), unique=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(60))
+    size: Mapped[int] = mapped_column(Integer)
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    employer: Mapped[Employer] = relationship()
+    verified_by: Mapped[User | None] = relationship(foreign_keys=[verified_by_id])
+
+    def __repr__(self) -> str:
+        return f"<EmployerDocument {self.id} {self.kind} employer={self.employer_id}>"
 
 
 class OutboxMessage(Model):

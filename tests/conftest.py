@@ -288,6 +288,8 @@ def make_employer(app: Flask) -> Callable[..., Employer]:
             "postcode": "SW1A 2AA",
             "lat": 51.5034,
             "lon": -0.1276,
+            # Checked by a coordinator: an unchecked employer's offers are not matched.
+            "verified_at": NOW,
         }
         values.update(overrides)
         employer = Employer(**values)

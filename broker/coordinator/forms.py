@@ -25,3 +25,11 @@ class HandMatchForm(Form):
 class BulkApproveForm(Form):
     # How many matches the coordinator saw: the approval is refused if the queue changed.
     expected = IntegerField(widget=HiddenInput(), validators=[InputRequired(), InRange(0, INT_MAX)])
+
+
+class SuspendForm(Form):
+    reason = TextAreaField(
+        "Why suspend it?",
+        validators=[DataRequired("Say why the organisation is suspended."), MaxLength(500)],
+        description="Shown to the organisation and kept in the audit log.",
+    )

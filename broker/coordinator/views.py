@@ -10,12 +10,15 @@ from sqlalchemy import func, select
 
 from broker import clock
 from broker.auth.access import can_see_school, get_or_404, role_guard
-from broker.coordinator.forms import BulkApproveForm, HandMatchForm, RejectForm
+from broker.coordinator.forms import BulkApproveForm, HandMatchForm, RejectForm, SuspendForm
+from broker.evidencepages import send_evidence
 from broker.extensions import db
 from broker.formutil import INT_MAX, EmptyForm, id_arg, safe_next
 from broker.models import (
     ENCOUNTER_TYPES,
     Area,
+    Employer,
+    EmployerDocument,
     EncounterRequest,
     Match,
     MatchRun,
@@ -23,7 +26,7 @@ from broker.models import (
     School,
 )
 from broker.pagination import paginate
-from broker.services import coordination, figures
+from broker.services import coordination, employer_checks, figures, vetting
 from broker.services import matching as adapter
 from broker.services.matches import approve_match, hand_match, reject_match
 from broker.statuses import MatchStatus
@@ -67,6 +70,11 @@ def dashboard():
         schools=db.session.scalar(query),
         matches=figures.match_counts(area_ids=area_ids),
         last_run=last_run,
+        employers_waiting=db.session.scalar(
+            select(func.count()).select_from(
+                employer_checks.checks_query(current_user, show="waiting").subquery()
+            )
+        ),
     )
 
 
@@ -221,3 +229,119 @@ def gaps():
     # An area that is not the coordinator's is refused (NotAllowed): a 404, see broker.web.
     found = coordination.area_gaps(current_user, clock.today(), area_id=area_id, **pages)
     return render_template("coordinator/gaps.html", gaps=found, areas=_areas(), area_id=area_id)
+
+
+# --- employers to check -------------------------------------------------------------------
+
+CHECK_VIEWS = {
+    "waiting": "Waiting to be checked",
+    "suspended": "Suspended",
+    "all": "All organisations",
+}
+
+
+def _checkable_employer(employer_id: int) -> Employer:
+    return get_or_404(Employer, employer_id, lambda e: employer_checks.may_check(current_user, e))
+
+
+@bp.get("/employers")
+def employer_checks_page():
+    show = request.args.get("show", "waiting")
+    if show not in CHECK_VIEWS:
+        show = "waiting"
+    page = paginate(
+        employer_checks.checks_query(current_user, show=show),
+        page=id_arg("page") or 1,
+        per_page=current_app.config.get("PAGE_SIZE", 25),
+    )
+    return render_template(
+        "coordinator/employers.html", page=page, show=show, views=CHECK_VIEWS,
+    )
+
+
+@bp.get("/employers/<id:employer_id>")
+def employer_check(employer_id: int):
+    employer = _checkable_employer(employer_id)
+    open_offers = db.session.scalar(
+        select(func.count())
+        .select_from(Offer)
+        .where(Offer.employer_id == employer.id, Offer.status == "open")
+    )
+    return render_template(
+        "coordinator/employer.html",
+        employer=employer,
+        members=sorted(employer.users, key=lambda u: u.id),
+        open_offers=open_offers,
+        vetting_items=vetting.vetting_items(employer, clock.today()),
+        evidence=employer_checks.evidence_by_kind(employer),
+        documents=employer_checks.documents_of(employer),
+        names=employer_checks.EVIDENCE_NAMES,
+        form=EmptyForm(),
+        suspend_form=SuspendForm(),
+    )
+
+
+@bp.post("/employers/<id:employer_id>/verify")
+@redirect_on_refusal("coordinator.employer_check")
+def employer_verify(employer_id: int):
+    employer = _checkable_employer(employer_id)
+    EmptyForm().validate_or_400()
+    employer_checks.verify_employer(employer, by=current_user)
+    flash(f"{employer.name} is checked: its open offers are matched from now on.", "success")
+    return redirect(url_for(".employer_check", employer_id=employer.id))
+
+
+@bp.post("/employers/<id:employer_id>/suspend")
+@redirect_on_refusal("coordinator.employer_check")
+def employer_suspend(employer_id: int):
+    employer = _checkable_employer(employer_id)
+    form = SuspendForm()
+    if not form.validate_on_submit():
+        for error in form.reason.errors or ["Check the form and try again."]:
+            flash(error, "error")
+        return redirect(url_for(".employer_check", employer_id=employer.id))
+    withdrawn = employer_checks.suspend_employer(employer, by=current_user, reason=form.reason.data)
+    done = f"{employer.name} is suspended: its offers are not matched"
+    if withdrawn:
+        verb = "was" if len(withdrawn) == 1 else "were"
+        done += f" and {plural(len(withdrawn), 'proposed match')} {verb} withdrawn"
+    flash(done + ".", "success")
+    return redirect(url_for(".employer_check", employer_id=employer.id))
+
+
+@bp.post("/employers/<id:employer_id>/lift")
+@redirect_on_refusal("coordinator.employer_check")
+def employer_lift(employer_id: int):
+    employer = _checkable_employer(employer_id)
+    EmptyForm().validate_or_400()
+    employer_checks.lift_suspension(employer, by=current_user)
+    flash(f"{employer.name}'s suspension is lifted: its open offers are matched again.", "success")
+    return redirect(url_for(".employer_check", employer_id=employer.id))
+
+
+def _visible_document(document_id: int) -> EmployerDocument:
+    return get_or_404(
+        EmployerDocument, document_id, lambda d: employer_checks.may_see_document(current_user, d)
+    )
+
+
+@bp.get("/documents/<id:document_id>")
+def document_file(document_id: int):
+    return send_evidence(_visible_document(document_id))
+
+
+def _document_employer_page(document_id: int) -> str:
+    doc = db.session.get(EmployerDocument, document_id)
+    if doc is None:
+        return url_for(".employer_checks_page")
+    return url_for(".employer_check", employer_id=doc.employer_id)
+
+
+@bp.post("/documents/<id:document_id>/verify")
+@redirect_on_refusal(_document_employer_page)
+def document_verify(document_id: int):
+    doc = _visible_document(document_id)
+    EmptyForm().validate_or_400()
+    employer_checks.verify_document(doc, by=current_user)
+    flash(f"Marked verified: {employer_checks.EVIDENCE_NAMES[doc.kind]}.", "success")
+    return redirect(url_for(".employer_check", employer_id=doc.employer_id))

@@ -6,6 +6,7 @@ The forms for answering, cancelling, delivering and giving feedback on a match a
 
 from __future__ import annotations
 
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     EmailField,
@@ -30,6 +31,7 @@ from broker.formutil import (
 from broker.models import (
     EMPLOYER_KINDS,
     ENCOUNTER_TYPES,
+    EVIDENCE_KINDS,
     OFFER_DELIVERY,
     SCHOOL_GENDERS,
     SEN_CODES,
@@ -117,3 +119,15 @@ class OfferForm(Form):
     postcode = StringField("Postcode where it happens",
                            validators=[Optional(), MaxLength(POSTCODE_TYPED)],
                            description="Leave blank to use your organisation's postcode.")
+
+
+class EvidenceForm(Form):
+    """Upload a vetting document; the service checks its type and size."""
+
+    kind = SelectField("Which document", choices=choices(EVIDENCE_KINDS, {
+        "insurance": "Employers' liability insurance certificate",
+        "risk_assessment": "Risk assessment",
+    }))
+    file = FileField(
+        "File (PDF, PNG or JPEG)", validators=[FileRequired("Choose a file to upload.")]
+    )

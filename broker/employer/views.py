@@ -10,7 +10,8 @@ from sqlalchemy.orm import contains_eager
 from broker import clock
 from broker.auth.access import get_or_404, role_guard
 from broker.calendarpages import register_calendar_pages
-from broker.employer.forms import OfferForm, ProfileForm
+from broker.employer.forms import EvidenceForm, OfferForm, ProfileForm
+from broker.evidencepages import send_evidence
 from broker.extensions import db
 from broker.formutil import id_arg, school_year_arg, this_school_year
 from broker.matchpages import (
@@ -24,13 +25,23 @@ from broker.models import (
     ENCOUNTER_TYPES,
     OFFER_STATUSES,
     Employer,
+    EmployerDocument,
     EncounterRequest,
     Match,
     Offer,
     School,
 )
 from broker.pagination import paginate
-from broker.services import calendar, figures, impact, matches, offers, profiles, vetting
+from broker.services import (
+    calendar,
+    employer_checks,
+    figures,
+    impact,
+    matches,
+    offers,
+    profiles,
+    vetting,
+)
 from broker.statuses import MatchStatus
 from broker.web import redirect_on_refusal
 
@@ -105,6 +116,7 @@ def dashboard():
         matches=figures.match_counts(employer_id=employer.id),
         pupils_reached=figures.pupils_reached(employer_id=employer.id),
         vetting_items=vetting.vetting_items(employer, today),
+        evidence=employer_checks.evidence_by_kind(employer),
         expiring=vetting.expiring_soon(employer, today),
         blocked=blocked,
         waiting=waiting,
@@ -136,9 +148,37 @@ def profile():
     return render_template(
         "employer/profile.html", form=form, employer=employer,
         vetting_items=vetting.vetting_items(employer, _today()),
+        evidence=employer_checks.evidence_by_kind(employer),
         requirements=vetting.REQUIREMENTS,
         risk_days=vetting.RISK_ASSESSMENT_VALID_DAYS,
     ), form.status
+
+
+@bp.route("/evidence", methods=["GET", "POST"])
+def evidence():
+    employer = _employer()
+    form = EvidenceForm()
+    if form.validate_on_submit():
+        upload = form.file.data
+        employer_checks.save_document(
+            employer, form.kind.data, upload.stream, upload.filename or "", by=current_user
+        )
+        flash("Document uploaded. A coordinator will check it.", "success")
+        return redirect(url_for("employer.evidence"))
+    return render_template(
+        "employer/evidence.html", form=form, employer=employer,
+        documents=employer_checks.documents_of(employer),
+        names=employer_checks.EVIDENCE_NAMES,
+        max_size=employer_checks.size_words(current_app.config["EVIDENCE_MAX_BYTES"]),
+    ), form.status
+
+
+@bp.get("/evidence/<id:document_id>")
+def evidence_file(document_id: int):
+    doc = get_or_404(
+        EmployerDocument, document_id, lambda d: d.employer_id == current_user.employer_id
+    )
+    return send_evidence(doc)
 
 
 @bp.get("/offers")
@@ -188,9 +228,14 @@ def offer_new():
         form.sector.data = employer.sector
         form.max_km.data = 25
         form.year_min.data, form.year_max.data = 8, 13
+    form.capacity.description = employer_checks.ceilings_hint()
     if form.validate_on_submit():
         offer = offers.create_offer(employer, _offer_data(form), by=current_user, today=_today())
-        flash("Your offer is open for matching.", "success")
+        if employer.matchable:
+            flash("Your offer is open for matching.", "success")
+        else:
+            flash("Your offer is saved. It will be matched once your organisation has been "
+                  "checked and is not suspended.", "info")
         return redirect(url_for("employer.offer_detail", offer_id=offer.id))
     return render_template("employer/offer_form.html", form=form, offer=None), form.status
 
@@ -209,6 +254,7 @@ def offer_detail(offer_id: int):
 def offer_edit(offer_id: int):
     offer = _own_offer(offer_id)
     form = OfferForm(obj=offer)
+    form.capacity.description = employer_checks.ceilings_hint()
     if form.validate_on_submit():
         saved = offers.update_offer(offer, _offer_data(form), by=current_user, today=_today())
         flash(saved.message, "success")

@@ -252,6 +252,8 @@ def _employers(rng: np.random.Generator, n: int, schools: list[School], today: d
                 dbs_renewal_on=today + timedelta(days=int(rng.integers(31, 731))),
                 insurance_expires_on=today + timedelta(days=int(rng.integers(0, 500))),
                 risk_assessment_on=today - timedelta(days=int(rng.integers(1, 335))),
+                # The demo's organisations have been checked by a coordinator already.
+                verified_at=clock.now(),
             )
         )
     return rows

@@ -485,7 +485,8 @@ def hand_match(
     if candidate is None:
         raise ServiceError(
             "This offer cannot serve this request under the matching rules (type, year group, "
-            "dates and blackouts, distance, SEN needs, audience, vetting, or it is not open).",
+            "dates and blackouts, distance, SEN needs, audience, vetting, or it is not open, or "
+            "its organisation is not checked or is suspended).",
             field="offer",
         )
     check_room(offer, request, pupils, statuses=LIVE)

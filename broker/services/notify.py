@@ -66,6 +66,11 @@ EMAIL_KINDS: dict[str, EmailKind] = {
         ("confirm_reminder", "encounter_reminder", "vetting_reminder"),
         ("school", "employer"),
     ),
+    "organisation": EmailKind(
+        "Your organisation's checks: checked by a coordinator, suspended, suspension lifted",
+        ("employer_checked", "employer_suspended", "employer_suspension_lifted"),
+        ("employer",),
+    ),
     "run_summary": EmailKind(
         "The nightly summary of proposed matches to review",
         ("run_summary",),

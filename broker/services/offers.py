@@ -29,7 +29,7 @@ from broker.models import (
     Offer,
     User,
 )
-from broker.services import audit, holds, places, vetting
+from broker.services import audit, employer_checks, holds, places, vetting
 from broker.services.errors import Conflict, ServiceError
 from broker.services.matches import (
     lock_matches_of,
@@ -162,6 +162,8 @@ def create_offer(employer: Employer, data: OfferData, *, by: User, today: date) 
     if data.latest < today:
         raise ServiceError("Dates: the offer's last date has already passed.", field="latest")
     vetting.check_offer_allowed(employer, data.type, today)
+    # One offer must not absorb a region's demand, or the country's (issue 10, the flood).
+    employer_checks.check_capacity(data.type, data.delivery, data.capacity)
     offer = Offer(employer_id=employer.id, status="open")
     _apply(offer, data, employer)
     db.session.add(offer)
@@ -212,6 +214,7 @@ def update_offer(offer: Offer, data: OfferData, *, by: User, today: date) -> Off
                        field="type")
     if offer.status == "open" and data.type != offer.type:
         vetting.check_offer_allowed(offer.employer, data.type, today)
+    employer_checks.check_capacity(data.type, data.delivery, data.capacity)
     withdrawn = withdraw_proposals_beyond(
         live, data.capacity, by=by,
         reason=f"The employer lowered the offer's capacity to {data.capacity}.",

@@ -44,6 +44,7 @@ __all__ = [
     "blocked_offer_clause",
     "check_offer_allowed",
     "expiring_soon",
+    "matchable_clause",
     "missing_for",
     "offers_blocked_by_vetting",
     "vetting_items",
@@ -160,6 +161,16 @@ def blocked_offer_clause(today: date) -> ColumnElement[bool]:
         for needs, types in by_needs.items()
     ]
     return or_(false(), *clauses)
+
+
+def matchable_clause() -> ColumnElement[bool]:
+    """SQL: the offer's employer has been checked and is not suspended.
+
+    Every query that loads offers for matching has it (see
+    :mod:`broker.services.employer_checks`). The query must join :class:`Employer` on
+    ``Offer.employer_id``.
+    """
+    return and_(Employer.verified_at.is_not(None), Employer.suspended_at.is_(None))
 
 
 def offers_blocked_by_vetting(now: datetime | date) -> set[int]:

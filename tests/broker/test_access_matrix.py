@@ -308,6 +308,7 @@ def _build_side(key: str, *, lat: float, lon: float, postcode: str) -> Side:
         contact_email=f"contact-{key}@employer-{key}.example",
         contact_phone=f"0700 900 00{ord(key)}",
         dbs_checked=True, insurance_expires_on=days(300), risk_assessment_on=days(-10),
+        verified_at=NOW,
     )
     school = School(
         urn=880000 + ord(key), name=NAMES[key]["school"], postcode=postcode,

@@ -16,7 +16,7 @@ from broker.extensions import db
 from broker.models import Area, Employer, EncounterRequest, Match, Offer, School, User
 from broker.services.errors import Conflict
 from broker.services.matches import approve_match
-from tests.frozen import days
+from tests.frozen import at, days
 
 WAIT = 10.0
 
@@ -32,6 +32,7 @@ def _setup() -> tuple[list[int], int, list[int], int]:
         postcode="SW1A 2AA",
         lat=51.5,
         lon=-0.13,
+        verified_at=at(0, 9),
     )
     offer = Offer(
         employer=employer,

@@ -188,6 +188,7 @@ def world(app, make_area, make_school, make_employer, make_offer, make_request,
         "blackout_id": list(db.session.scalars(select(SchoolBlackout.id))),
         "user_id": [u.id for u in users.values() if u is not None],
         "run_id": [1],
+        "employer_id": [employer.id],
         "urn": [school.urn],
     }
     signed = {role: _signed_in(app, user) for role, user in users.items()}

@@ -90,7 +90,7 @@ def _world(status: str, *, pupils: int = 20, capacity: int = 30, **match_values)
     school = School(urn=990001, name="Race School", postcode="SW1A 1AA", lat=51.5, lon=-0.14,
                     area=area)
     employer = Employer(name="Race Ltd", kind="business", sector="engineering",
-                        postcode="SW1A 2AA", lat=51.5, lon=-0.13)
+                        postcode="SW1A 2AA", lat=51.5, lon=-0.13, verified_at=NOW)
     offer = Offer(employer=employer, title="Race talk", type="talk", sector="engineering",
                   year_min=8, year_max=13, capacity=capacity, postcode="SW1A 2AA", lat=51.5,
                   lon=-0.13, delivery="at_school", earliest=days(-30), latest=days(60))

@@ -276,6 +276,7 @@ def test_other_writers_are_not_locked_out_while_the_nightly_run_works(tmp_path: 
                 name="Works", kind="business", sector="engineering", postcode="LS1 2AA",
                 lat=53.8, lon=-1.54, insurance_expires_on=days(396),
                 risk_assessment_on=days(-61), dbs_checked=True, dbs_renewal_on=days(396),
+                verified_at=at(0, 9),
             )  # fmt: skip
             offer = Offer(
                 employer=employer, title="Talk", type="talk", sector="engineering",

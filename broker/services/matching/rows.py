@@ -23,7 +23,7 @@ from broker.models import (
     School,
 )
 from broker.services.idlists import CHUNK, SCAN_ABOVE, by_ids, chunks
-from broker.services.vetting import blocked_offer_clause
+from broker.services.vetting import blocked_offer_clause, matchable_clause
 from broker.statuses import REFUSED
 
 __all__ = [
@@ -66,7 +66,7 @@ def request_rows(today: date, where: Sequence[Any] = (), *, for_update: bool = F
 
 
 def offer_rows(today: date, where: Sequence[Any] = (), *, for_update: bool = False) -> list[Any]:
-    """Open, vetted offers whose window has not ended, as rows of the engine's columns."""
+    """Open, vetted offers of checked employers, not ended, as rows of the engine's columns."""
     query = (
         select(
             Offer.id,
@@ -88,7 +88,14 @@ def offer_rows(today: date, where: Sequence[Any] = (), *, for_update: bool = Fal
             Offer.audience,
         )
         .join(Employer, Offer.employer_id == Employer.id)
-        .where(Offer.status == "open", Offer.latest >= today, ~blocked_offer_clause(today), *where)
+        .where(
+            Offer.status == "open",
+            Offer.latest >= today,
+            ~blocked_offer_clause(today),
+            # Unchecked and suspended organisations reach no pupils (employer_checks).
+            matchable_clause(),
+            *where,
+        )
     )
     if for_update:
         query = query.with_for_update(of=Offer)

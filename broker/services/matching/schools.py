@@ -52,7 +52,7 @@ from broker.models import (
 from broker.services import holds
 from broker.services.matching.rows import KM_PER_DEGREE, by_ids
 from broker.services.matching.settings import weights
-from broker.services.vetting import blocked_offer_clause
+from broker.services.vetting import blocked_offer_clause, matchable_clause
 from broker.statuses import CONFIRMED, LOCKED
 from matching.problem import points_within
 
@@ -142,6 +142,7 @@ def _in_person_offers(today: date, *where: Any) -> Any:
             Offer.latest >= today,
             Offer.delivery != "virtual",
             ~blocked_offer_clause(today),
+            matchable_clause(),
             *where,
         )
     )
