@@ -156,8 +156,12 @@ def why_nothing_matched(explanation: Any) -> str:
     return head + "".join(parts) + "."
 
 
-def what_would_help(explanation: Any) -> list[str]:
-    """Plain suggestions for a request no offer fits, from the rules that rule offers out."""
+def what_would_help(explanation: Any, *, school: bool = True) -> list[str]:
+    """Plain suggestions for a request no offer fits, from the rules that rule offers out.
+
+    Worded for the school; with ``school=False`` (a coordinator's page) the last one says
+    what a coordinator can do instead of "ask your coordinator".
+    """
     e = explanation
     if not e.current or e.fits:
         return []
@@ -188,7 +192,11 @@ def what_would_help(explanation: Any) -> list[str]:
         else:
             tips.append("Check the SEN needs listed are this group's" + more("sen") + ".")
     if out.get("checks") or out.get("full") or out.get("refused") or not e.considered:
-        tips.append("Ask your coordinator: they can find employers for the gaps in your area.")
+        tips.append(
+            "Ask your coordinator: they can find employers for the gaps in your area."
+            if school
+            else "Recruit an employer for this gap, or make a match by hand with an offer below."
+        )
     if not e.considered and e.other_types:
         tips.append(
             f"Ask for another type of encounter: {plural(e.other_types, 'offer')} of other "
