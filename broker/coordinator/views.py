@@ -164,13 +164,14 @@ def hand_match_page():
             EncounterRequest, chosen_id, lambda r: can_see_school(current_user, r.school)
         )
         employer_q = request.args.get("employer", "")[:100]
-        offers, wanted = coordination.hand_match_offers(
+        offers, wanted, held_full = coordination.hand_match_offers(
             chosen, today, employer=employer_q, page=id_arg("page") or 1
         )
         context.update(
             chosen=chosen,
             offers=offers,
             wanted=wanted,
+            held_full=held_full,
             employer_q=employer_q,
             why=adapter.explain_request(chosen, today),
         )

@@ -342,8 +342,9 @@ def hand_match_offers(
     employer: str = "",
     page: int = 1,
     per_page: int = PICKER_PER_PAGE,
-) -> tuple[Page, int]:
-    """The offers a hand match of ``request`` may use, best first, and the pupils still to place.
+) -> tuple[Page, int, int]:
+    """The offers a hand match of ``request`` may use, best first, the pupils still to place,
+    and how many more the rules allow whose places live matches (proposals too) all hold.
 
     Only pairs the engine's rules allow (:func:`~broker.services.matching.allowed_offers`)
     with places left after every live match (proposals hold theirs, as
@@ -353,13 +354,15 @@ def hand_match_offers(
     used = holds.by_offer([o.id for _, o in found])
     wanted = request.pupils - holds.on_request(request.id)
     needle = employer.strip().lower()
+    named = [(c, o) for c, o in found if needle in o.employer.name.lower()]
     rows = [
         PickerOffer(o, c.score, c.km, c.reasons, o.capacity - used.get(o.id, 0))
-        for c, o in found
-        if o.capacity > used.get(o.id, 0) and needle in o.employer.name.lower()
+        for c, o in named
+        if o.capacity > used.get(o.id, 0)
     ]
     per_page = max(1, per_page)
     pages = max(1, -(-len(rows) // per_page))
     page = max(1, min(page, pages))
     items = rows[(page - 1) * per_page : page * per_page]
-    return Page(items=items, page=page, per_page=per_page, total=len(rows)), max(0, wanted)
+    page_ = Page(items=items, page=page, per_page=per_page, total=len(rows))
+    return page_, max(0, wanted), len(named) - len(rows)

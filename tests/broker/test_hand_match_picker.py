@@ -86,6 +86,7 @@ def test_the_picker_lists_only_offers_the_rules_allow(client, auth, world):
     assert "Offers the rules allow (1)" in page
     # The engine's view counts "Fully Booked" too: only a proposal holds its places.
     assert "2 open offers of this type (Employer talk) could serve this request" in page
+    assert "1 more offer the rules allow has every place held by proposals" in page
     # The picker's own form makes the match: no numbers typed.
     response = client.post(
         "/coordinator/hand-match",
