@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, request
 
-from broker.wording import LABELS, day, label, plural
+from broker.wording import LABELS, day, label, plural, what_would_help, why_nothing_matched
 
 __all__ = ["LABELS", "distance", "label", "plural", "register_template_helpers", "url_with"]
 
@@ -45,4 +45,6 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(day, "day")
     app.add_template_filter(plural, "plural")
     app.add_template_filter(distance, "distance")
+    app.add_template_filter(why_nothing_matched, "why_nothing_matched")
+    app.add_template_filter(what_would_help, "what_would_help")
     app.add_template_global(url_with, "url_with")

@@ -146,6 +146,7 @@ def reject(match_id: int):
 
 @bp.route("/hand-match", methods=["GET", "POST"])
 def hand_match_page():
+    """Pick a request (by school and type), then one of the offers the rules allow for it."""
     form = HandMatchForm(request_id=id_arg("request_id"), offer_id=id_arg("offer_id"))
     if form.validate_on_submit():
         req = get_or_404(
@@ -160,7 +161,34 @@ def hand_match_page():
             )
             flash("Match made and approved; both sides have been asked.", "success")
             return redirect(url_for(".match_detail", match_id=match.id))
-    return render_template("coordinator/hand_match.html", form=form), form.status
+    today = clock.today()
+    chosen_id = form.request_id.data if request.method == "POST" else id_arg("request_id")
+    school_q = request.args.get("school", "")[:100]
+    type_ = request.args.get("type", "")
+    type_ = type_ if type_ in ENCOUNTER_TYPES else ""
+    context: dict = {"school_q": school_q, "type": type_, "types": ENCOUNTER_TYPES}
+    if isinstance(chosen_id, int) and 1 <= chosen_id <= INT_MAX:
+        # Another area's request is not the coordinator's: a 404, as for a match.
+        chosen = get_or_404(
+            EncounterRequest, chosen_id, lambda r: can_see_school(current_user, r.school)
+        )
+        employer_q = request.args.get("employer", "")[:100]
+        offers, wanted, held_full = coordination.hand_match_offers(
+            chosen, today, employer=employer_q, page=id_arg("page") or 1
+        )
+        context.update(
+            chosen=chosen,
+            offers=offers,
+            wanted=wanted,
+            held_full=held_full,
+            employer_q=employer_q,
+            why=adapter.explain_request(chosen, today),
+        )
+    else:
+        context["requests"] = coordination.hand_match_requests(
+            current_user, today, school=school_q, type_=type_, page=id_arg("page") or 1
+        )
+    return render_template("coordinator/hand_match.html", form=form, **context), form.status
 
 
 def _bulk_page(**_: object) -> str:

@@ -32,8 +32,10 @@ from broker.models import (
 from broker.pagination import paginate
 from broker.school.forms import BlackoutForm, RequestForm, SchoolProfileForm, YearGroupsForm
 from broker.services import calendar, figures, impact, matches, profiles, requests
+from broker.services import matching as adapter
 from broker.statuses import MatchStatus
 from broker.web import redirect_on_refusal
+from broker.wording import why_nothing_matched
 
 bp = Blueprint("school", __name__)
 
@@ -195,8 +197,11 @@ def request_list():
         per_page=current_app.config["PAGE_SIZE"],
     )
     held = requests.pupils_held_by_request([r.id for r in page.items])
+    # Only this page's open requests are explained: one engine check for the page.
+    why = adapter.explain_requests([r for r in page.items if r.status == "open"], _today())
     return render_template(
-        "school/requests.html", page=page, held=held, status=status, type=type_, year=year,
+        "school/requests.html", page=page, held=held, why=why, status=status, type=type_,
+        year=year,
         sort=sort, statuses=REQUEST_STATUSES, types=ENCOUNTER_TYPES,
     )
 
@@ -222,7 +227,15 @@ def request_new():
     if request.method == "GET":
         form.sen_needs.data = list(school.sen_profile or [])
     if form.validate_on_submit():
-        requests.create_request(school, _request_data(form), by=current_user, today=_today())
+        made = requests.create_request(
+            school, _request_data(form), by=current_user, today=_today()
+        )
+        found = adapter.explain_request(made, _today())
+        if found.no_fit:
+            # Said at once, while the request is fresh: its page says what would help.
+            flash("Request saved, but as it stands no offer could serve it. "
+                  + why_nothing_matched(found), "warning")
+            return redirect(url_for("school.request_edit", request_id=made.id))
         flash("Request saved: the matcher will look for an employer tonight.", "success")
         return redirect(url_for("school.request_list"))
     return render_template("school/request_form.html", form=form, req=None, held=0), form.status
@@ -237,7 +250,8 @@ def request_edit(request_id: int):
         flash(saved.message, "success")
         return redirect(url_for("school.request_list"))
     held = matches.request_pupils_held(req)
-    return render_template("school/request_form.html", form=form, req=req, held=held,
+    why = adapter.explain_request(req, _today()) if req.status == "open" else None
+    return render_template("school/request_form.html", form=form, req=req, held=held, why=why,
                            withdraw_form=ReasonForm(formdata=None)), form.status
 
 

@@ -25,6 +25,8 @@ from broker.models import (
     User,
 )
 from broker.pagination import Page, paginate
+from broker.services import holds
+from broker.services import matching as adapter
 from broker.services.errors import Conflict, NotAllowed
 from broker.services.matches import approve_matches
 from broker.statuses import LIVE, LOCKED, MatchStatus
@@ -281,3 +283,85 @@ def area_gaps(
             offers.order_by(Offer.latest, Offer.id), page=offers_page, per_page=per_page
         ),
     )
+
+
+#: Rows per page of the hand-match picker (requests, then offers).
+PICKER_PER_PAGE = 20
+
+
+def hand_match_requests(
+    user: User,
+    today: date,
+    *,
+    school: str = "",
+    type_: str = "",
+    page: int = 1,
+    per_page: int = PICKER_PER_PAGE,
+) -> Page:
+    """Open requests a coordinator may match by hand: their areas', by school name (or URN)
+    and type.
+
+    Soonest-ending first, so what is about to lapse is at the top.
+    """
+    areas = area_ids_for(user)
+    query = (
+        select(EncounterRequest)
+        .join(School, EncounterRequest.school_id == School.id)
+        .options(contains_eager(EncounterRequest.school))
+        .where(EncounterRequest.status == "open", EncounterRequest.latest >= today)
+    )
+    if areas is not None:
+        query = query.where(School.area_id.in_(areas or [-1]))
+    if school.strip().isdigit():
+        query = query.where(School.urn == int(school.strip()))
+    elif school.strip():
+        words = school.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(School.name.ilike(f"%{words}%", escape="\\"))
+    if type_:
+        query = query.where(EncounterRequest.type == type_)
+    query = query.order_by(EncounterRequest.latest, School.name, EncounterRequest.id)
+    return paginate(query, page=page, per_page=per_page)
+
+
+@dataclass(frozen=True)
+class PickerOffer:
+    """An offer the rules allow for a request, with its engine score and places left."""
+
+    offer: Offer
+    score: float
+    km: float
+    reasons: str
+    places_left: int
+
+
+def hand_match_offers(
+    request: EncounterRequest,
+    today: date,
+    *,
+    employer: str = "",
+    page: int = 1,
+    per_page: int = PICKER_PER_PAGE,
+) -> tuple[Page, int, int]:
+    """The offers a hand match of ``request`` may use, best first, the pupils still to place,
+    and how many more the rules allow whose places live matches (proposals too) all hold.
+
+    Only pairs the engine's rules allow (:func:`~broker.services.matching.allowed_offers`)
+    with places left after every live match (proposals hold theirs, as
+    :func:`~broker.services.matches.hand_match` counts them); ``employer`` filters by name.
+    """
+    found = adapter.allowed_offers(request, today)
+    used = holds.by_offer([o.id for _, o in found])
+    wanted = request.pupils - holds.on_request(request.id)
+    needle = employer.strip().lower()
+    named = [(c, o) for c, o in found if needle in o.employer.name.lower()]
+    rows = [
+        PickerOffer(o, c.score, c.km, c.reasons, o.capacity - used.get(o.id, 0))
+        for c, o in named
+        if o.capacity > used.get(o.id, 0)
+    ]
+    per_page = max(1, per_page)
+    pages = max(1, -(-len(rows) // per_page))
+    page = max(1, min(page, pages))
+    items = rows[(page - 1) * per_page : page * per_page]
+    page_ = Page(items=items, page=page, per_page=per_page, total=len(rows))
+    return page_, max(0, wanted), len(named) - len(rows)

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy import inspect as sa_inspect
 
-from broker import clock
+from broker import clock, wording
 from broker.extensions import db
 from broker.models import (
     Encounter,
@@ -483,12 +483,10 @@ def hand_match(
         )
     candidate = adapter.pair_allowed(request, offer, clock.today())
     if candidate is None:
-        raise ServiceError(
-            "This offer cannot serve this request under the matching rules (type, year group, "
-            "dates and blackouts, distance, SEN needs, audience, vetting, or it is not open, or "
-            "its organisation is not checked or is suspended).",
-            field="offer",
-        )
+        # Name the rules that block the pair, in the words the school's pages use.
+        rules = adapter.pair_rules(request, offer, clock.today())
+        missing = sorted(set(request.sen_needs or ()) - set(offer.sen_support or ()))
+        raise ServiceError(wording.pair_refusal(rules, missing), field="offer")
     check_room(offer, request, pupils, statuses=LIVE)
     share = pupils / request.pupils
     match = Match(

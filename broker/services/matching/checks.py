@@ -31,7 +31,7 @@ from broker.services.matching.settings import weights
 from broker.statuses import LOCKED
 from matching.problem import haversine_km
 
-__all__ = ["alternatives_for", "km_to_school", "pair_allowed"]
+__all__ = ["allowed_offers", "alternatives_for", "km_to_school", "pair_allowed"]
 
 
 def _problem_for(
@@ -98,6 +98,28 @@ def alternatives_for(
         return []
     skip = set(exclude)
     found = [c for c in problem.candidates_for(request.id) if c.offer_id not in skip][:n]
+    offers = {
+        o.id: o
+        for o in db.session.scalars(
+            select(Offer).where(Offer.id.in_([c.offer_id for c in found] or [-1]))
+        )
+    }
+    return [(c, offers[as_id(c.offer_id)]) for c in found]
+
+
+def allowed_offers(request: EncounterRequest, today: date) -> list[tuple[engine.Candidate, Offer]]:
+    """Return every offer :func:`pair_allowed` would allow for ``request``, best first.
+
+    The same rules as a hand match (so pairs turned down before are listed: a coordinator
+    may make them by hand), over the offers of the request's type within reach of its
+    school or online, with places left after approved and later matches.
+    """
+    school = request.school
+    near = may_reach([(school.lat, school.lat, school.lon, school.lon)])
+    problem = _problem_for(request, [Offer.type == request.type, near], today, k=None)
+    if problem is None:
+        return []
+    found = problem.candidates_for(request.id)
     offers = {
         o.id: o
         for o in db.session.scalars(
