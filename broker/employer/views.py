@@ -186,7 +186,7 @@ def offer_new():
     if request.method == "GET":
         form.sector.data = employer.sector
         form.max_km.data = 25
-        form.year_min.data, form.year_max.data = 8, 13
+        form.year_min.data, form.year_max.data = 7, 13
     if form.validate_on_submit():
         offer = offers.create_offer(employer, _offer_data(form), by=current_user, today=_today())
         flash("Your offer is open for matching.", "success")

@@ -272,7 +272,7 @@ def _offers(
         if kind == "work_experience":
             year_min, year_max = 10, 12
         else:
-            year_min = int(rng.integers(8, 12))
+            year_min = int(rng.integers(7, 12))
             year_max = int(rng.integers(year_min, 14))
         earliest, latest = _window(rng, (30, 150), period)
         challenges = bool(rng.random() < (0.3 if stem else 0.12))
@@ -329,7 +329,7 @@ def _requests(
         school = schools[int(j)]
         kind = str(rng.choice(types, p=type_w / type_w.sum()))
         lo, hi = TYPES[kind][2]
-        year = int(rng.integers(10, 13)) if kind == "work_experience" else int(rng.integers(8, 14))
+        year = int(rng.integers(10, 13)) if kind == "work_experience" else int(rng.integers(7, 14))
         special = school.kind != "mainstream"
         pupils = int(rng.integers(lo, hi + 1))
         if special:

@@ -9,8 +9,8 @@ Definitions used on these pages:
   threshold is fixed rather than recomputed from whichever schools happen to be loaded.
 - **Rural school**: ``School.rural``: fewer than :data:`RURAL_MAX_NEIGHBOURS` other schools
   within :data:`RURAL_RADIUS_KM` km (see services.schools).
-- **Gatsby benchmark 5** (encounters with employers): every year group 8-13 should have at
-  least one encounter with an employer each school year.
+- **Gatsby benchmark 5** (encounters with employers): every year group 7-13 should have at
+  least one encounter with an employer each school year (from year 7 since the 2025 benchmarks).
 - **Gatsby benchmark 6** (experiences of workplaces): by 16 (years 10-11) every pupil should
   have had a workplace visit or work experience, and by 18 (years 12-13) one more. It is
   judged per cohort: Year 11 meets it with what they had in Year 10 last school year.
@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 DISADVANTAGED_FSM_PCT = 30.0
-PLAN_YEAR_GROUPS = tuple(range(8, 14))
+PLAN_YEAR_GROUPS = tuple(range(7, 14))
 WORKPLACE_TYPES = ("workplace_visit", "work_experience")
 # Booked but not yet delivered: "Matched" on the plan and the report. A proposal is not
 # booked until a coordinator approves it.
@@ -217,7 +217,7 @@ class YearPlan:
     cohort: int | None
     cells: dict[str, Cell]
     b5: str = "gap"
-    b6: str | None = None  # None for years 8-9, where benchmark 6 sets no expectation yet
+    b6: str | None = None  # None for years 7-9, where benchmark 6 sets no expectation yet
     # Benchmark 6 met by a workplace experience this cohort had last school year.
     b6_last_year: bool = False
 
@@ -274,7 +274,7 @@ def _delivered(school: School, year: int) -> dict[tuple[int, str], tuple[int, in
 
 
 def school_plan(school: School, year: int) -> list[YearPlan]:
-    """Return, per year group 8-13, what is planned, matched and delivered in school year ``year``.
+    """Return, per year group 7-13, what is planned, matched and delivered in school year ``year``.
 
     A request counts in the school year its window starts in; a delivered encounter in the
     school year it was delivered in. Only approved or accepted matches are booked
