@@ -30,6 +30,8 @@ from broker.formutil import (
 from broker.models import (
     EMPLOYER_KINDS,
     ENCOUNTER_TYPES,
+    MAX_DAYS,
+    MAX_HOURS_A_DAY,
     OFFER_DELIVERY,
     SCHOOL_GENDERS,
     SEN_CODES,
@@ -104,6 +106,16 @@ class OfferForm(Form):
                             description="7 to 13")
     year_max = IntegerField("Oldest year group", validators=[InputRequired(), InRange(7, 13)],
                             description="7 to 13")
+    # Blank is one day of one hour, as offers were before durations were asked for.
+    days = IntegerField(
+        "Days", validators=[Optional(), InRange(1, MAX_DAYS)],
+        description="How many days each pupil takes part: 5 for a week's placement.",
+    )
+    hours_a_day = DecimalField(
+        "Hours a day", places=1, validators=[Optional(), InRange(0.5, int(MAX_HOURS_A_DAY))],
+        description="Hours each pupil spends on it each day: about 6 for a placement, "
+        "1 for a talk. Schools count hours towards the aim of 50 hours of work experience.",
+    )
     capacity = IntegerField("Capacity (pupils in total)",
                             validators=[InputRequired(), InRange(1, MAX_CAPACITY)])
     delivery = SelectField("Where it happens", choices=choices(OFFER_DELIVERY))

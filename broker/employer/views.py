@@ -176,6 +176,8 @@ def _offer_data(form: OfferForm) -> offers.OfferData:
         earliest=form.earliest.data,
         latest=form.latest.data,
         postcode=form.postcode.data or "",
+        days=form.days.data or 1,
+        hours_a_day=float(form.hours_a_day.data or 1),
     )
 
 
@@ -187,6 +189,7 @@ def offer_new():
         form.sector.data = employer.sector
         form.max_km.data = 25
         form.year_min.data, form.year_max.data = 7, 13
+        form.days.data, form.hours_a_day.data = 1, 1
     if form.validate_on_submit():
         offer = offers.create_offer(employer, _offer_data(form), by=current_user, today=_today())
         flash("Your offer is open for matching.", "success")

@@ -310,6 +310,7 @@ def plan():
         "school/plan.html", school=school, year=year, plans=impact.school_plan(school, year),
         types=ENCOUNTER_TYPES, workplace=impact.WORKPLACE_TYPES,
         this_year=clock.school_year_of(_today()),
+        hours=impact.school_hours(school, year), hours_aim=impact.HOURS_AIM,
     )
 
 
@@ -321,6 +322,7 @@ def report():
     return render_template(
         "school/report.html", school=school, year=year, lines=lines,
         plans=impact.school_plan(school, year),
+        hours=impact.school_hours(school, year), hours_aim=impact.HOURS_AIM,
         pupils=sum(line.pupils for line in lines),
         generated_on=_today(),
     )

@@ -161,6 +161,20 @@ SUMMER_TERM_ENDS = (7, 16)
 MIN_DEMO_DAYS = 120
 
 
+# How long each kind of encounter lasts for each pupil: (days, hours a day). A week's
+# placement is five days of six hours; mentoring six one-hour sessions.
+DURATIONS: dict[str, tuple[int, float]] = {
+    "talk": (1, 1.0),
+    "careers_fair": (1, 2.0),
+    "workplace_visit": (1, 4.0),
+    "work_experience": (5, 6.0),
+    "mentoring": (6, 1.0),
+    "mock_interview": (1, 1.0),
+    "enterprise_challenge": (1, 5.0),
+    "cv_workshop": (1, 1.5),
+}
+
+
 def demo_period(today: date) -> tuple[date, date]:
     """Return the demo's dates for offers and requests: ``today`` to a summer term's end.
 
@@ -312,6 +326,8 @@ def _offers(
                 earliest=earliest,
                 latest=latest,
                 status="open",
+                days=DURATIONS[kind][0],
+                hours_a_day=DURATIONS[kind][1],
             )
         )
     return rows

@@ -14,6 +14,14 @@ Definitions used on these pages:
 - **Gatsby benchmark 6** (experiences of workplaces): by 16 (years 10-11) every pupil should
   have had a workplace visit or work experience, and by 18 (years 12-13) one more. It is
   judged per cohort: Year 11 meets it with what they had in Year 10 last school year.
+- **Work experience hours** (DfE statutory guidance, 2025): two weeks' worth of work
+  experience for every pupil, counted as :data:`HOURS_AIM` hours per pupil in each of two
+  phases: work experience *activities* in years 7-9 (workplace visits, work experience, or
+  anything else held at the workplace) and *placements* (work experience) in years 10-11.
+  Hours per pupil are pupil-hours (pupils times each encounter's hours) over the year group's
+  cohort, and add up over the phase: this year's Year 9 count what they had in Years 7 and 8.
+  *Delivered* hours come from delivered encounters; *agreed* hours from approved or accepted
+  matches not yet delivered.
 - **Booked** ("Matched"): a match a coordinator approved or both sides accepted, not yet
   delivered. A proposal is not booked.
 - **Pupil places**: pupils counted once for every encounter they took part in (two talks to
@@ -51,12 +59,15 @@ __all__ = [
     "RURAL_MAX_NEIGHBOURS",
     "RURAL_RADIUS_KM",
     "WORKPLACE_TYPES",
+    "HOURS_AIM",
     "Cell",
+    "Hours",
     "Impact",
     "ReportLine",
     "YearPlan",
     "employer_impact",
     "governors_report",
+    "school_hours",
     "school_plan",
 ]
 
@@ -68,6 +79,9 @@ WORKPLACE_TYPES = ("workplace_visit", "work_experience")
 MATCHED_STATUSES = ("approved", "accepted")
 # Matches that hold a request's pupils for good (a request they fill is no longer planned).
 HOLDING_STATUSES = (*MATCHED_STATUSES, "delivered")
+# Two weeks' worth of work experience: one week in each phase, 50 hours per pupil.
+HOURS_AIM = 50
+HOURS_PHASES = {y: (7, 9) for y in (7, 8, 9)} | {y: (10, 11) for y in (10, 11)}
 # Benchmark 6 is met per key stage: by 16 (years 10-11) and by 18 (years 12-13).
 B6_STAGES = {10: (10, 11), 11: (10, 11), 12: (12, 13), 13: (12, 13)}
 
@@ -238,6 +252,141 @@ class YearPlan:
     @property
     def proposed(self) -> int:
         return sum(c.proposed for c in self.cells.values())
+
+
+def counts_for_hours(year_group: int, type_: str, delivery: str) -> bool:
+    """Whether an encounter counts towards the work experience hours of ``year_group``.
+
+    Years 7-9: work experience activities (a workplace visit, work experience, or any
+    encounter held at the workplace). Years 10-11: placements (work experience) only.
+    """
+    if year_group in (7, 8, 9):
+        return type_ in WORKPLACE_TYPES or delivery == "at_workplace"
+    if year_group in (10, 11):
+        return type_ == "work_experience"
+    return False
+
+
+@dataclass
+class Hours:
+    """A year group's work experience hours per pupil against :data:`HOURS_AIM`.
+
+    ``delivered`` and ``agreed`` are pupil-hours in this school year (delivered encounters;
+    approved or accepted matches not yet delivered). The ``phase_*`` figures add the hours
+    this cohort had in the phase's earlier year groups, in earlier school years.
+    """
+
+    year_group: int
+    cohort: int | None
+    delivered: float = 0.0
+    agreed: float = 0.0
+    phase_delivered: float = 0.0
+    phase_agreed: float = 0.0
+
+    @property
+    def phase(self) -> tuple[int, int]:
+        return HOURS_PHASES[self.year_group]
+
+    def _per_pupil(self, pupil_hours: float) -> float | None:
+        return round(pupil_hours / self.cohort, 1) if self.cohort else None
+
+    @property
+    def delivered_per_pupil(self) -> float | None:
+        return self._per_pupil(self.delivered)
+
+    @property
+    def agreed_per_pupil(self) -> float | None:
+        return self._per_pupil(self.agreed)
+
+    @property
+    def phase_delivered_per_pupil(self) -> float | None:
+        return self._per_pupil(self.phase_delivered)
+
+    @property
+    def phase_agreed_per_pupil(self) -> float | None:
+        return self._per_pupil(self.phase_agreed)
+
+    @property
+    def missing_per_pupil(self) -> float | None:
+        """Hours per pupil still to find: the aim less what is delivered or agreed."""
+        if not self.cohort:
+            return None
+        have = (self.phase_delivered + self.phase_agreed) / self.cohort
+        return round(max(0.0, HOURS_AIM - have), 1)
+
+
+def _pupil_hours(school: School, year: int) -> dict[int, tuple[float, float]]:
+    """Return (delivered, agreed) pupil-hours per year group in school year ``year``.
+
+    Delivered: encounters delivered in the year, their pupils times their hours. Agreed:
+    approved or accepted matches whose request falls in the year, their pupils times the
+    offer's hours. Only what counts for the year group's phase is added.
+    """
+    first, last = clock.school_year_bounds(year)
+    out: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    years = tuple(HOURS_PHASES)
+    delivered = db.session.execute(
+        select(
+            EncounterRequest.year_group, Offer.type, Offer.delivery, Encounter.pupils_reached,
+            func.coalesce(Encounter.hours, Offer.days * Offer.hours_a_day),
+        )
+        .join(Match, Encounter.match_id == Match.id)
+        .join(EncounterRequest, Match.request_id == EncounterRequest.id)
+        .join(Offer, Match.offer_id == Offer.id)
+        .where(
+            EncounterRequest.school_id == school.id,
+            EncounterRequest.year_group.in_(years),
+            Encounter.delivered_on.between(first, last),
+        )
+    )
+    for y, type_, delivery, pupils, hours in delivered:
+        if counts_for_hours(y, type_, delivery):
+            out[y][0] += pupils * float(hours)
+    agreed = db.session.execute(
+        select(
+            EncounterRequest.year_group, Offer.type, Offer.delivery, Match.pupils,
+            Offer.days * Offer.hours_a_day,
+        )
+        .join(Match, Match.request_id == EncounterRequest.id)
+        .join(Offer, Match.offer_id == Offer.id)
+        .where(
+            EncounterRequest.school_id == school.id,
+            EncounterRequest.year_group.in_(years),
+            EncounterRequest.earliest.between(first, last),
+            Match.status.in_(MATCHED_STATUSES),
+        )
+    )
+    for y, type_, delivery, pupils, hours in agreed:
+        if counts_for_hours(y, type_, delivery):
+            out[y][1] += pupils * float(hours)
+    return {y: (d, a) for y, (d, a) in out.items()}
+
+
+def school_hours(school: School, year: int) -> list[Hours]:
+    """Return work experience hours per pupil for years 7-11 in school year ``year``.
+
+    Each year group's phase figures add what the same cohort had in the phase's earlier
+    year groups: this year's Year 9 were Year 8 last year and Year 7 the year before.
+    """
+    cohorts = dict(
+        db.session.execute(
+            select(SchoolYearGroup.year_group, SchoolYearGroup.pupils).where(
+                SchoolYearGroup.school_id == school.id
+            )
+        ).all()
+    )
+    by_year = {year - k: _pupil_hours(school, year - k) for k in range(3)}
+    lines = []
+    for y in HOURS_PHASES:
+        line = Hours(year_group=y, cohort=cohorts.get(y) or None)
+        line.delivered, line.agreed = by_year[year].get(y, (0.0, 0.0))
+        start = HOURS_PHASES[y][0]
+        for k in range(y - start + 1):
+            d, a = by_year[year - k].get(y - k, (0.0, 0.0))
+            line.phase_delivered += d
+            line.phase_agreed += a
+        lines.append(line)
+    return lines
 
 
 def _best(states: list[str]) -> str:

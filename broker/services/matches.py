@@ -700,7 +700,8 @@ def record_delivery(
         if agreed is not None:
             reason = f"happened on {_day(delivered_on)}, not the agreed {_day(agreed)}"
     encounter = Encounter(
-        match=match, delivered_on=delivered_on, pupils_reached=pupils_reached, recorded_by_id=by.id
+        match=match, delivered_on=delivered_on, pupils_reached=pupils_reached, recorded_by_id=by.id,
+        hours=match.offer.duration_hours,
     )
     db.session.add(encounter)
     transition(match, "delivered", by=by, reason=reason)

@@ -20,6 +20,8 @@ from sqlalchemy.orm import selectinload
 from broker.extensions import db
 from broker.models import (
     ENCOUNTER_TYPES,
+    MAX_DAYS,
+    MAX_HOURS_A_DAY,
     OFFER_DELIVERY,
     OFFER_STATUSES,
     SCHOOL_GENDERS,
@@ -73,6 +75,9 @@ class OfferData:
     audience: str = "mixed"
     max_km: float = 25.0
     postcode: str = ""  # blank: the organisation's postcode
+    days: int = 1
+    hours_a_day: float = 1.0
+    provider_encounter: bool = False
 
     @classmethod
     def from_offer(cls, offer: Offer) -> OfferData:
@@ -102,6 +107,13 @@ def _validate(data: OfferData) -> None:
     if data.earliest > data.latest:
         raise ServiceError(
             "Dates: the last available date comes before the first.", field="latest"
+        )
+    if data.days is None or not 1 <= data.days <= MAX_DAYS:
+        raise ServiceError(f"Days: give from 1 to {MAX_DAYS} days.", field="days")
+    if data.hours_a_day is None or not 0 < data.hours_a_day <= MAX_HOURS_A_DAY:
+        raise ServiceError(
+            f"Hours a day: give more than 0 and at most {MAX_HOURS_A_DAY:g} hours.",
+            field="hours_a_day",
         )
     if data.delivery not in OFFER_DELIVERY:
         raise ServiceError(f"Where: unknown option {data.delivery!r}.", field="delivery")
@@ -140,6 +152,9 @@ def _apply(offer: Offer, data: OfferData, employer: Employer) -> dict[str, objec
         "max_km": float(data.max_km),
         "earliest": data.earliest,
         "latest": data.latest,
+        "days": data.days,
+        "hours_a_day": float(data.hours_a_day),
+        "provider_encounter": data.provider_encounter,
     }
     if postcode != offer.postcode or offer.lat is None:
         if postcode == employer.postcode:
