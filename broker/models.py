@@ -44,6 +44,7 @@ __all__ = [
     "ROLES",
     "EMPLOYER_KINDS",
     "PROVIDER_KINDS",
+    "PROVIDER_TOPICS",
     "MAX_DAYS",
     "MAX_HOURS_A_DAY",
     "OFFER_DELIVERY",
@@ -83,6 +84,16 @@ EMPLOYER_KINDS = (
 # provider encounters under the Provider Access Legislation (Skills Act 2022). Training
 # providers include apprenticeship providers.
 PROVIDER_KINDS = ("college", "training_provider", "university")
+# What a provider encounter must cover (Skills and Post-16 Education Act 2022, s.42B as
+# amended): the provider and its education or training; its technical qualifications or
+# apprenticeships; the careers they lead to; what learning there is like (with pupils'
+# questions answered).
+PROVIDER_TOPICS = {
+    "provider": "The provider and the education or training it offers",
+    "qualifications": "Its technical qualifications or apprenticeships",
+    "careers": "The careers they can lead to",
+    "learning": "What learning or training there is like, with time for pupils' questions",
+}
 # An offer lasts ``days`` days of ``hours_a_day`` hours (a week's placement: 5 x 6).
 MAX_DAYS = 20
 MAX_HOURS_A_DAY = 10.0
@@ -388,6 +399,11 @@ class Offer(db.Model):
     @property
     def virtual(self) -> bool:
         return self.delivery == "virtual"
+
+    @property
+    def provider_topics(self) -> list[str]:
+        """The topics a provider encounter covers: all four, or none for other offers."""
+        return list(PROVIDER_TOPICS) if self.provider_encounter else []
 
     @property
     def duration_hours(self) -> float:

@@ -41,6 +41,8 @@ LABELS = {
     "virtual": "Online",
     "public_sector": "Public sector",
     "training_provider": "Training or apprenticeship provider",
+    # A benchmark's state when what was delivered is not (yet) confirmed meaningful.
+    "unconfirmed": "Delivered, not confirmed meaningful",
 }
 
 

@@ -33,6 +33,7 @@ from broker.models import (
     MAX_DAYS,
     MAX_HOURS_A_DAY,
     OFFER_DELIVERY,
+    PROVIDER_TOPICS,
     SCHOOL_GENDERS,
     SEN_CODES,
     Employer,
@@ -115,6 +116,14 @@ class OfferForm(Form):
         "Hours a day", places=1, validators=[Optional(), InRange(0.5, int(MAX_HOURS_A_DAY))],
         description="Hours each pupil spends on it each day: about 6 for a placement, "
         "1 for a talk. Schools count hours towards the aim of 50 hours of work experience.",
+    )
+    provider_encounter = BooleanField(
+        "A provider encounter (Provider Access Legislation)",
+        description="For colleges, training and apprenticeship providers and universities: "
+        "schools must give pupils in years 8-9 and 10-11 two of these each, by 28 February.",
+    )
+    provider_topics = MultiCheckboxField(
+        "It covers (all four are needed)", choices=choices(PROVIDER_TOPICS, PROVIDER_TOPICS)
     )
     capacity = IntegerField("Capacity (pupils in total)",
                             validators=[InputRequired(), InRange(1, MAX_CAPACITY)])

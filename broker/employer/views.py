@@ -23,6 +23,7 @@ from broker.matchpages import (
 from broker.models import (
     ENCOUNTER_TYPES,
     OFFER_STATUSES,
+    PROVIDER_KINDS,
     Employer,
     EncounterRequest,
     Match,
@@ -176,6 +177,8 @@ def _offer_data(form: OfferForm) -> offers.OfferData:
         earliest=form.earliest.data,
         latest=form.latest.data,
         postcode=form.postcode.data or "",
+        provider_encounter=bool(form.provider_encounter.data),
+        provider_topics=list(form.provider_topics.data or []),
         days=form.days.data or 1,
         hours_a_day=float(form.hours_a_day.data or 1),
     )
@@ -194,7 +197,10 @@ def offer_new():
         offer = offers.create_offer(employer, _offer_data(form), by=current_user, today=_today())
         flash("Your offer is open for matching.", "success")
         return redirect(url_for("employer.offer_detail", offer_id=offer.id))
-    return render_template("employer/offer_form.html", form=form, offer=None), form.status
+    return render_template(
+        "employer/offer_form.html", form=form, offer=None,
+        provider=employer.kind in PROVIDER_KINDS,
+    ), form.status
 
 
 @bp.get("/offers/<id:offer_id>")
@@ -215,7 +221,10 @@ def offer_edit(offer_id: int):
         saved = offers.update_offer(offer, _offer_data(form), by=current_user, today=_today())
         flash(saved.message, "success")
         return redirect(url_for("employer.offer_detail", offer_id=offer.id))
-    return render_template("employer/offer_form.html", form=form, offer=offer), form.status
+    return render_template(
+        "employer/offer_form.html", form=form, offer=offer,
+        provider=offer.employer.kind in PROVIDER_KINDS,
+    ), form.status
 
 
 def _offer_action(offer_id: int, action, done: str):

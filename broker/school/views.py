@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
@@ -47,7 +47,9 @@ MATCH_SORTS = {
 
 
 # Calendar apps fetch the feed without a session; its signed token is the credential.
-bp.before_request(role_guard("school", public=("school.calendar_feed",)))
+bp.before_request(
+    role_guard("school", public=("school.calendar_feed", "school.provider_access"))
+)
 
 
 def _today():
@@ -311,6 +313,23 @@ def plan():
         types=ENCOUNTER_TYPES, workplace=impact.WORKPLACE_TYPES,
         this_year=clock.school_year_of(_today()),
         hours=impact.school_hours(school, year), hours_aim=impact.HOURS_AIM,
+        provider=impact.provider_phases(school, year),
+        provider_deadline=clock.provider_deadline(year),
+    )
+
+
+@bp.get("/<id:urn>/provider-access")
+def provider_access(urn: int):
+    """The school's provider access policy statement: public, no sign-in needed."""
+    school = db.session.scalar(select(School).where(School.urn == urn))
+    if school is None:
+        abort(404)
+    year = this_school_year()
+    return render_template(
+        "school/provider_access.html", school=school, year=year,
+        lines=impact.provider_encounters(school, year),
+        phases=impact.provider_phases(school, year),
+        deadline=clock.provider_deadline(year), today=_today(),
     )
 
 

@@ -24,6 +24,7 @@ from broker.extensions import db
 from broker.models import (
     EMPLOYER_KINDS,
     ENCOUNTER_TYPES,
+    PROVIDER_KINDS,
     SEN_CODES,
     Area,
     Employer,
@@ -160,6 +161,9 @@ assert set(TYPES) == set(ENCOUNTER_TYPES)
 SUMMER_TERM_ENDS = (7, 16)
 MIN_DEMO_DAYS = 120
 
+
+# What a provider's offer of these types is in the demo: a provider encounter.
+PROVIDER_ENCOUNTER_TYPES = ("talk", "workplace_visit", "careers_fair")
 
 # How long each kind of encounter lasts for each pupil: (days, hours a day). A week's
 # placement is five days of six hours; mentoring six one-hour sessions.
@@ -328,6 +332,11 @@ def _offers(
                 status="open",
                 days=DURATIONS[kind][0],
                 hours_a_day=DURATIONS[kind][1],
+                # Colleges, training providers and universities give their talks, visits
+                # and fairs as provider encounters covering the four topics.
+                provider_encounter=(
+                    emp.kind in PROVIDER_KINDS and kind in PROVIDER_ENCOUNTER_TYPES
+                ),
             )
         )
     return rows

@@ -24,6 +24,8 @@ from broker.models import (
     MAX_HOURS_A_DAY,
     OFFER_DELIVERY,
     OFFER_STATUSES,
+    PROVIDER_KINDS,
+    PROVIDER_TOPICS,
     SCHOOL_GENDERS,
     SEN_CODES,
     Employer,
@@ -78,6 +80,8 @@ class OfferData:
     days: int = 1
     hours_a_day: float = 1.0
     provider_encounter: bool = False
+    # The topics the provider confirms it covers: all four, for a provider encounter.
+    provider_topics: list[str] = field(default_factory=list)
 
     @classmethod
     def from_offer(cls, offer: Offer) -> OfferData:
@@ -132,6 +136,25 @@ def _validate(data: OfferData) -> None:
         )
 
 
+def _check_provider(data: OfferData, employer: Employer) -> None:
+    if not data.provider_encounter:
+        return
+    if employer.kind not in PROVIDER_KINDS:
+        raise ServiceError(
+            "Provider encounter: only colleges, training or apprenticeship providers and "
+            "universities offer provider encounters.",
+            field="provider_encounter",
+        )
+    missing = [words for code, words in PROVIDER_TOPICS.items()
+               if code not in data.provider_topics]
+    if missing:
+        raise ServiceError(
+            "Provider encounter: it must cover all four topics; tick each it covers "
+            f"(missing: {'; '.join(missing)}).",
+            field="provider_topics",
+        )
+
+
 def _apply(offer: Offer, data: OfferData, employer: Employer) -> dict[str, object]:
     raw = data.postcode.strip() or employer.postcode
     postcode = places.normalise(raw)
@@ -173,6 +196,7 @@ def _apply(offer: Offer, data: OfferData, employer: Employer) -> dict[str, objec
 def create_offer(employer: Employer, data: OfferData, *, by: User, today: date) -> Offer:
     """Create an open offer, refusing it if the employer's vetting does not cover its type."""
     _validate(data)
+    _check_provider(data, employer)
     if data.latest < today:
         raise ServiceError("Dates: the offer's last date has already passed.", field="latest")
     vetting.check_offer_allowed(employer, data.type, today)
@@ -210,6 +234,7 @@ def update_offer(offer: Offer, data: OfferData, *, by: User, today: date) -> Off
     """Change an offer. Lowering the capacity withdraws proposals beyond it, lowest score
     first; it cannot drop below the pupils approved and confirmed matches hold."""
     _validate(data)
+    _check_provider(data, offer.employer)
     live = lock_matches_of(offer_id=offer.id, statuses=holds.LIVE)
     lock_rows(offers=[offer.id])
     if offer.status in ("closed", "expired"):

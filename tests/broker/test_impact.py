@@ -7,7 +7,7 @@ import pytest
 from broker import clock
 from broker.extensions import db
 from broker.models import Encounter, Feedback, SchoolYearGroup
-from broker.services import impact
+from broker.services import impact, meaningful
 from tests.frozen import TODAY, days
 
 # The school year the frozen today falls in.
@@ -15,8 +15,11 @@ YEAR = clock.school_year_of(TODAY)
 
 
 def _deliver(match, on, pupils):
+    """Deliver ``match`` as a meaningful encounter: both sides confirmed every criterion."""
     match.status = "delivered"
-    encounter = Encounter(match=match, delivered_on=on, pupils_reached=pupils)
+    confirmed = [code for code, _ in meaningful.criteria_for(match.offer.type)]
+    encounter = Encounter(match=match, delivered_on=on, pupils_reached=pupils,
+                          school_criteria=confirmed, employer_criteria=confirmed)
     db.session.add(encounter)
     db.session.commit()
     return encounter
