@@ -342,6 +342,8 @@ def report():
         "school/report.html", school=school, year=year, lines=lines,
         plans=impact.school_plan(school, year),
         hours=impact.school_hours(school, year), hours_aim=impact.HOURS_AIM,
+        provider=impact.provider_phases(school, year),
+        provider_deadline=clock.provider_deadline(year),
         pupils=sum(line.pupils for line in lines),
         generated_on=_today(),
     )

@@ -344,6 +344,17 @@ def test_plan_page_shows_provider_encounters_and_what_is_missing(client, auth, m
     )
 
 
+def test_governors_report_shows_provider_encounters_and_hours(client, auth, make_user,
+                                                              provider_school):
+    auth.login(make_user(role="school", school_id=provider_school.id))
+    html = client.get(f"/school/report?year={YEAR}").get_data(as_text=True)
+    rows = {row["Years"]: row for row in table(html, "provider")}
+    assert (rows["10–11"]["Offered"], rows["10–11"]["Attended"]) == ("1", "1")
+    assert [row.get("Year") or row["0"] for row in table(html, "hours")] == [
+        "7", "8", "9", "10", "11"
+    ]
+
+
 def test_public_provider_access_statement_needs_no_sign_in(client, provider_school):
     html = client.get(f"/school/{provider_school.urn}/provider-access").get_data(as_text=True)
     assert "provider access policy statement" in html
