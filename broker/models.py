@@ -438,6 +438,9 @@ class EncounterRequest(db.Model):
     stem_goal: Mapped[bool] = mapped_column(Boolean, default=False)
     stereotype_goal: Mapped[bool] = mapped_column(Boolean, default=False)
     sen_needs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Only a provider encounter will do (Provider Access Legislation): the matcher proposes
+    # only offers marked as provider encounters.
+    provider_only: Mapped[bool] = mapped_column(Boolean, default=False)
     notes: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(10), default="open")
     # Whether any open offer could serve this request under the engine's hard rules, as the

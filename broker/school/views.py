@@ -213,6 +213,7 @@ def _request_data(form: RequestForm) -> requests.RequestData:
         stereotype_goal=form.stereotype_goal.data,
         sen_needs=list(form.sen_needs.data or []),
         notes=form.notes.data or "",
+        provider_only=bool(form.provider_only.data),
     )
 
 

@@ -1,8 +1,8 @@
 """The 2025 benchmarks: offer durations, provider encounters, meaningful encounters
 
 offers.days, offers.hours_a_day (hours per pupil = days x hours a day; existing offers are one
-hour), offers.provider_encounter; encounters.hours, school_criteria, employer_criteria,
-reflected_pct.
+hour), offers.provider_encounter; requests.provider_only; encounters.hours, school_criteria,
+employer_criteria, reflected_pct.
 
 Revision ID: a3c5e7f9b1d2
 Revises: b7f2a9d4c1e8
@@ -38,6 +38,12 @@ def upgrade():
         batch_op.alter_column('days', server_default=None)
         batch_op.alter_column('hours_a_day', server_default=None)
         batch_op.alter_column('provider_encounter', server_default=None)
+    with op.batch_alter_table('requests', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column('provider_only', sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    with op.batch_alter_table('requests', schema=None) as batch_op:
+        batch_op.alter_column('provider_only', server_default=None)
     with op.batch_alter_table('encounters', schema=None) as batch_op:
         batch_op.add_column(sa.Column('hours', sa.Float(), nullable=True))
         batch_op.add_column(
@@ -66,6 +72,8 @@ def downgrade():
         batch_op.drop_column('employer_criteria')
         batch_op.drop_column('school_criteria')
         batch_op.drop_column('hours')
+    with op.batch_alter_table('requests', schema=None) as batch_op:
+        batch_op.drop_column('provider_only')
     with op.batch_alter_table('offers', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_offers_hours_a_day_range'), type_='check')
         batch_op.drop_constraint(op.f('ck_offers_days_range'), type_='check')

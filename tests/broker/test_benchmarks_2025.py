@@ -5,11 +5,13 @@ Legislation). Every figure is worked out by hand in the comments."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from broker import clock
 from broker.extensions import db
-from broker.models import PROVIDER_TOPICS, Encounter, SchoolYearGroup
+from broker.models import PROVIDER_TOPICS, Encounter, EncounterRequest, Match, SchoolYearGroup
 from broker.services import impact, matches, meaningful, offers
+from broker.services import matching as adapter
 from broker.services.errors import NotAllowed, ServiceError
 from tests.conftest import csrf_token_from
 from tests.frozen import TODAY, days
@@ -394,3 +396,33 @@ def test_a_business_is_not_offered_the_provider_box(client, auth, make_employer,
     auth.login(make_user(role="employer", employer_id=business.id))
     page = client.get("/employer/offers/new").get_data(as_text=True)
     assert "Provider Access Legislation" not in page
+
+
+# ---------------------------------------------------------------- provider requests, matched
+def test_a_request_for_a_provider_encounter_is_matched_only_to_providers(
+        make_school, make_request, make_offer, make_employer):
+    school = make_school()
+    wants_provider = make_request(school=school, pupils=20, provider_only=True)
+    business = make_offer(capacity=20, employer=_vetted(make_employer, kind="business"))
+    college = make_offer(capacity=20, provider_encounter=True,
+                         employer=_vetted(make_employer, kind="college"))
+    assert adapter.pair_allowed(wants_provider, business, days(0)) is None
+    assert adapter.pair_allowed(wants_provider, college, days(0)) is not None
+    adapter.run_matching(clock.now())
+    db.session.commit()
+    proposed = {(m.request_id, m.offer_id) for m in db.session.scalars(select(Match))}
+    assert proposed == {(wants_provider.id, college.id)}
+
+
+def test_the_request_form_asks_for_a_provider_encounter(client, auth, make_school, make_user):
+    school = make_school()
+    auth.login(make_user(role="school", school_id=school.id))
+    page = client.get("/school/requests/new").get_data(as_text=True)
+    assert "Only a provider encounter (Provider Access Legislation)" in page
+    response = client.post("/school/requests/new", data={
+        "csrf_token": csrf_token_from(page), "type": "talk", "year_group": "9",
+        "pupils": "30", "earliest": days(10).isoformat(), "latest": days(40).isoformat(),
+        "provider_only": "y",
+    })
+    assert response.status_code == 302
+    assert db.session.scalar(select(EncounterRequest.provider_only))
