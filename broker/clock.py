@@ -73,3 +73,12 @@ def school_year_start(day: date) -> date:
 def school_year_bounds(year: int) -> tuple[date, date]:
     """Return the first and last day of school year ``year`` (1 September to 31 August)."""
     return date(year, 9, 1), date(year + 1, 8, 31)
+
+
+def provider_deadline(year: int) -> date:
+    """Return 28 February of school year ``year``: provider encounters are due by then.
+
+    >>> provider_deadline(2026)
+    datetime.date(2027, 2, 28)
+    """
+    return date(year + 1, 2, 28)

@@ -18,7 +18,7 @@ person may type into an address bar without failing on it, and :func:`safe_next`
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -65,7 +65,7 @@ LAST_DATE = date(2099, 12, 31)
 
 
 def choices(
-    values: Iterable[object], labels: dict[object, str] | None = None
+    values: Iterable[object], labels: Mapping[Any, str] | None = None
 ) -> list[SelectChoice]:
     """Return select options for vocabulary codes, labelled for people."""
     return [SelectChoice(value, (labels or {}).get(value) or label(value)) for value in values]

@@ -26,13 +26,14 @@ from wtforms import BooleanField, RadioField, SelectField, TextAreaField
 from wtforms.validators import InputRequired, Optional
 
 from broker import clock
-from broker.employer.forms import MAX_CAPACITY
+from broker.employer.forms import MAX_CAPACITY, MultiCheckboxField
 from broker.formutil import DateField, Form, InRange, IntegerField, MaxLength, choices
 from broker.models import ENCOUNTER_TYPES, Match, Offer
-from broker.services import matches
+from broker.services import matches, meaningful
 from broker.statuses import CONFIRMED, LIVE, MatchStatus
 
 __all__ = [
+    "CriteriaForm",
     "DeliveryForm",
     "FeedbackForm",
     "ReasonForm",
@@ -64,7 +65,38 @@ class RespondForm(Form):
     reason = TextAreaField("Reason (needed to decline)", validators=[Optional(), MaxLength(2000)])
 
 
-class DeliveryForm(Form):
+def _criteria_choices(criteria: tuple[tuple[str, str], ...]) -> list[Any]:
+    codes = [code for code, _ in criteria]
+    return choices(codes, dict(criteria))
+
+
+class CriteriaForm(Form):
+    """One side's meaningful-encounter checklist; the page shows its benchmark's criteria."""
+
+    criteria = MultiCheckboxField(
+        "What made it meaningful (tick each that held)",
+        choices=_criteria_choices(meaningful.ALL_CRITERIA),
+    )
+    reflected_pct = IntegerField(
+        "Pupils who reflected afterwards (%)", validators=[Optional(), InRange(0, 100)],
+        description="The share of the pupils who took part, e.g. from a class discussion "
+        "or a short form; a cohort figure, never names.",
+    )
+
+    def for_match(self, match: Match, side: str) -> CriteriaForm:
+        """Show only the criteria of the match's benchmark, and the share only to schools."""
+        self.criteria.choices = _criteria_choices(meaningful.criteria_for(match.offer.type))
+        if side != "school":
+            del self.reflected_pct
+        return self
+
+    def answers(self, side: str) -> dict[str, Any]:
+        """Return the answers as ``confirm_criteria``'s (and ``record_delivery``'s) arguments."""
+        reflected = self.reflected_pct.data if side == "school" else None
+        return {"criteria": list(self.criteria.data or []), "reflected_pct": reflected}
+
+
+class DeliveryForm(CriteriaForm):
     delivered_on = DateField("Date it happened", validators=[InputRequired()])
     move_date = BooleanField("It happened on another day: move the agreed date to this one")
     pupils_reached = IntegerField(
@@ -164,6 +196,17 @@ def register_match_pages(
         if match.encounter is not None:
             feedback = {f.by_role: f for f in match.encounter.feedback}
         counterpart = match.offer.employer if other == "employer" else match.request.school
+        criteria_form = forms.get("criteria_form")
+        if criteria_form is None:
+            encounter = match.encounter
+            mine = getattr(encounter, f"{side}_criteria", None) if encounter else None
+            criteria_form = CriteriaForm(
+                formdata=None, criteria=mine or [],
+                reflected_pct=encounter.reflected_pct if encounter else None,
+            )
+        delivery_form = forms.get("delivery_form") or DeliveryForm(
+            formdata=None, delivered_on=_default_delivery_day(match)
+        )
         return render_template(
             template,
             match=match,
@@ -174,8 +217,13 @@ def register_match_pages(
             or ScheduleForm(formdata=None, on=match.scheduled_on),
             window=matches.common_window(match),
             cancel_form=forms.get("cancel_form") or ReasonForm(formdata=None),
-            delivery_form=forms.get("delivery_form")
-            or DeliveryForm(formdata=None, delivered_on=_default_delivery_day(match)),
+            delivery_form=delivery_form.for_match(match, side),
+            criteria_form=criteria_form.for_match(match, side),
+            benchmark=meaningful.benchmark_for(match.offer.type),
+            meaningful=match.encounter is not None and meaningful.is_meaningful(
+                match.offer.type, match.encounter.school_criteria,
+                match.encounter.employer_criteria,
+            ),
             today=clock.today(),
             feedback_form=forms.get("feedback_form") or feedback_form(formdata=None),
             **{other: counterpart},
@@ -246,8 +294,25 @@ def register_match_pages(
                 delivered_on=form.delivered_on.data,
                 pupils_reached=form.pupils_reached.data,
                 move_date=bool(form.move_date.data),
+                **form.answers(side),
             ),
             delivered,
+        )
+
+    def match_criteria(match_id: int):
+        match = own_match(match_id)
+        if match.encounter is None:
+            flash("The checklist is for encounters that have been delivered.", "error")
+            return redirect(url_for(f"{bp.name}.match_detail", match_id=match.id))
+        form = CriteriaForm()
+        return act(
+            match_id,
+            form,
+            "criteria_form",
+            lambda match: meaningful.confirm_criteria(
+                match.encounter, by=current_user, side=side, **form.answers(side)
+            ),
+            "Checklist saved.",
         )
 
     def match_feedback(match_id: int):
@@ -267,6 +332,7 @@ def register_match_pages(
         )
 
     bp.add_url_rule("/matches/<id:match_id>", view_func=match_detail, methods=["GET"])
-    for view in (match_respond, match_schedule, match_cancel, match_deliver, match_feedback):
+    for view in (match_respond, match_schedule, match_cancel, match_deliver, match_feedback,
+                 match_criteria):
         action = view.__name__.removeprefix("match_")
         bp.add_url_rule(f"/matches/<id:match_id>/{action}", view_func=view, methods=["POST"])

@@ -44,6 +44,10 @@ __all__ = [
     "SCHOOL_KINDS",
     "ROLES",
     "EMPLOYER_KINDS",
+    "PROVIDER_KINDS",
+    "PROVIDER_TOPICS",
+    "MAX_DAYS",
+    "MAX_HOURS_A_DAY",
     "OFFER_DELIVERY",
     "OFFER_STATUSES",
     "REQUEST_STATUSES",
@@ -78,6 +82,23 @@ EMPLOYER_KINDS = (
     "training_provider",
     "university",
 )
+# Providers of technical education, apprenticeships or higher education: their offers may be
+# provider encounters under the Provider Access Legislation (Skills Act 2022). Training
+# providers include apprenticeship providers.
+PROVIDER_KINDS = ("college", "training_provider", "university")
+# What a provider encounter must cover (Skills and Post-16 Education Act 2022, s.42B as
+# amended): the provider and its education or training; its technical qualifications or
+# apprenticeships; the careers they lead to; what learning there is like (with pupils'
+# questions answered).
+PROVIDER_TOPICS = {
+    "provider": "The provider and the education or training it offers",
+    "qualifications": "Its technical qualifications or apprenticeships",
+    "careers": "The careers they can lead to",
+    "learning": "What learning or training there is like, with time for pupils' questions",
+}
+# An offer lasts ``days`` days of ``hours_a_day`` hours (a week's placement: 5 x 6).
+MAX_DAYS = 20
+MAX_HOURS_A_DAY = 10.0
 OFFER_DELIVERY = ("at_school", "at_workplace", "virtual")
 # Vetting evidence an employer can upload for a coordinator to check.
 EVIDENCE_KINDS = ("insurance", "risk_assessment")
@@ -365,6 +386,10 @@ class Offer(Model):
             "year_min BETWEEN 7 AND 13 AND year_max BETWEEN 7 AND 13 AND year_min <= year_max",
             name="years_valid",
         ),
+        CheckConstraint(f"days BETWEEN 1 AND {MAX_DAYS}", name="days_range"),
+        CheckConstraint(
+            f"hours_a_day > 0 AND hours_a_day <= {MAX_HOURS_A_DAY:g}", name="hours_a_day_range"
+        ),
         Index("ix_offers_status_type", "status", "type"),
     )
 
@@ -392,6 +417,13 @@ class Offer(Model):
     earliest: Mapped[date] = mapped_column(Date)
     latest: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(10), default="open")
+    # How long it lasts for each pupil: a talk is one day of an hour or two, a week's
+    # placement five days of about six hours.
+    days: Mapped[int] = mapped_column(Integer, default=1)
+    hours_a_day: Mapped[float] = mapped_column(Float, default=1.0)
+    # A provider encounter (Provider Access Legislation): offered by a college, training or
+    # apprenticeship provider or university, covering the four topics the law names.
+    provider_encounter: Mapped[bool] = mapped_column(Boolean, default=False)
     copied_from_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(
@@ -404,6 +436,16 @@ class Offer(Model):
     @property
     def virtual(self) -> bool:
         return self.delivery == "virtual"
+
+    @property
+    def provider_topics(self) -> list[str]:
+        """The topics a provider encounter covers: all four, or none for other offers."""
+        return list(PROVIDER_TOPICS) if self.provider_encounter else []
+
+    @property
+    def duration_hours(self) -> float:
+        """Hours each pupil spends on it: days times hours a day."""
+        return (self.days or 1) * (self.hours_a_day or 1.0)
 
     def __repr__(self) -> str:
         return f"<Offer {self.id} {self.type} cap={self.capacity} {self.status}>"
@@ -433,6 +475,9 @@ class EncounterRequest(Model):
     stem_goal: Mapped[bool] = mapped_column(Boolean, default=False)
     stereotype_goal: Mapped[bool] = mapped_column(Boolean, default=False)
     sen_needs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Only a provider encounter will do (Provider Access Legislation): the matcher proposes
+    # only offers marked as provider encounters.
+    provider_only: Mapped[bool] = mapped_column(Boolean, default=False)
     notes: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(10), default="open")
     # Whether any open offer could serve this request under the engine's hard rules, as the
@@ -547,13 +592,26 @@ class Encounter(Model):
     """A delivered encounter: when it happened and how many pupils took part."""
 
     __tablename__ = "encounters"
-    __table_args__ = (CheckConstraint("pupils_reached >= 0", name="pupils_nonneg"),)
+    __table_args__ = (
+        CheckConstraint("pupils_reached >= 0", name="pupils_nonneg"),
+        CheckConstraint("hours IS NULL OR hours > 0", name="hours_positive"),
+        CheckConstraint(
+            "reflected_pct IS NULL OR reflected_pct BETWEEN 0 AND 100", name="reflected_pct_range"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"), unique=True)
     delivered_on: Mapped[date] = mapped_column(Date, index=True)
     pupils_reached: Mapped[int] = mapped_column(Integer)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Hours each pupil spent, as delivered (the offer's duration when recorded).
+    hours: Mapped[float | None] = mapped_column(Float)
+    # The meaningful-encounter criteria (broker.services.meaningful) each side confirmed.
+    school_criteria: Mapped[list[str]] = mapped_column(JSON, default=list)
+    employer_criteria: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Share of the pupils who reflected on it afterwards, as the school reports it.
+    reflected_pct: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=clock.now)
 
     match: Mapped[Match] = relationship(back_populates="encounter")

@@ -88,4 +88,6 @@ class PlanState(StrEnum):
     DELIVERED = "delivered"
     MATCHED = "matched"
     PLANNED = "planned"
+    # Delivered, but not confirmed meaningful by both sides: activity, not a benchmark met.
+    UNCONFIRMED = "unconfirmed"
     GAP = "gap"

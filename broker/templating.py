@@ -39,6 +39,23 @@ def distance(match: object) -> str:
     return "—" if km is None else f"{km:.1f} km"
 
 
+def hours(value: float | None) -> str:
+    """Return hours in plain words: "1 hour", "1.5 hours", "30 hours"."""
+    if value is None:
+        return "—"
+    rounded = round(float(value), 1)
+    return f"{rounded:g} hour" + ("" if rounded == 1 else "s")
+
+
+def duration(offer: object) -> str:
+    """Return how long an offer lasts for each pupil: "5 days of 6 hours (30 hours)"."""
+    days = getattr(offer, "days", 1) or 1
+    a_day = float(getattr(offer, "hours_a_day", 1.0) or 1.0)
+    if days == 1:
+        return hours(a_day)
+    return f"{days} days of {hours(a_day)} ({hours(days * a_day)})"
+
+
 def register_template_helpers(app: Flask) -> None:
     """Make the helpers above available in every template."""
     app.add_template_filter(label, "label")
@@ -47,4 +64,6 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(distance, "distance")
     app.add_template_filter(why_nothing_matched, "why_nothing_matched")
     app.add_template_filter(what_would_help, "what_would_help")
+    app.add_template_filter(hours, "hours")
+    app.add_template_filter(duration, "duration")
     app.add_template_global(url_with, "url_with")

@@ -62,6 +62,8 @@ LABELS = {
     "fsm": "Free school meals",
     "sen": "Special educational needs",
     "stem": "STEM",
+    # A benchmark's state when what was delivered is not (yet) confirmed meaningful.
+    "unconfirmed": "Delivered, not confirmed meaningful",
 }
 
 

@@ -20,7 +20,8 @@ Which function to call
 How it works
 ------------
 Candidate pairs obey the hard rules (type, year group, overlapping dates outside the school's
-``avoid_dates``, travel radius unless virtual, SEN needs supported, single-gender audience) and
+``avoid_dates``, travel radius unless virtual, SEN needs supported, single-gender audience, a
+provider encounter where the request asks for one) and
 are found with a KD-tree on the unit sphere and vectorised numpy filters. Each pair is scored
 by the named terms of :class:`Weights`, counted per fully served request so that a small cohort is
 worth as much as a large one, plus a small per-pupil term. The best ``k`` offers per request

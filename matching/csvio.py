@@ -131,6 +131,13 @@ class _Row:
             raise self.error(field, f"not a boolean (0 or 1): {raw!r}")
         return raw == "1"
 
+    def optional_boolean(self, field: str) -> bool:
+        """A 0/1 column that older files leave out: missing or blank is 0."""
+        raw = self.optional(field)
+        if raw not in ("", "0", "1"):
+            raise self.error(field, f"not a boolean (0 or 1): {raw!r}")
+        return raw == "1"
+
     def choice(self, field: str, allowed: Sequence[str], default: str | None = None) -> str:
         raw = self.optional(field) if default is not None else self.text(field)
         if not raw and default is not None:
@@ -257,6 +264,13 @@ def _fast_codes(raw: str, allowed: frozenset[str]) -> frozenset[str]:
     return out
 
 
+def _fast_optional_bool(f: list[str], ix: dict[str, int], name: str) -> bool:
+    """An optional 0/1 column, missing or blank meaning 0 (files from before it existed)."""
+    i = ix.get(name)
+    raw = f[i].strip() if i is not None and i < len(f) else ""
+    return _fast_bool(raw) if raw else False
+
+
 def _fast_bool(raw: str) -> bool:
     raw = raw.strip()
     if raw == "1":
@@ -311,7 +325,11 @@ def read_schools(path: str | os.PathLike[str]) -> list[School]:
 
 
 def read_requests(path: str | os.PathLike[str], school_ids: Iterable[str]) -> list[Request]:
-    """Read requests.csv; every request must name a school of ``school_ids``."""
+    """Read requests.csv; every request must name a school of ``school_ids``.
+
+    The optional column ``provider_only`` (0 or 1; missing or blank: 0) asks for a provider
+    encounter, which only offers with ``provider`` 1 can serve.
+    """
     known = set(school_ids)
     seen: set[str] = set()
     types, sen_codes = frozenset(ENCOUNTER_TYPES), frozenset(SEN_CODES)
@@ -333,6 +351,7 @@ def read_requests(path: str | os.PathLike[str], school_ids: Iterable[str]) -> li
             stem_goal=row.boolean("stem_goal"),
             stereotype_goal=row.boolean("stereotype_goal"),
             sen_needs=row.codes("sen_needs", SEN_CODES),
+            provider_only=row.optional_boolean("provider_only"),
         )
 
     def fast(f: list[str], ix: dict[str, int]) -> Request:
@@ -364,6 +383,7 @@ def read_requests(path: str | os.PathLike[str], school_ids: Iterable[str]) -> li
             stem_goal=_fast_bool(f[ix["stem_goal"]]),
             stereotype_goal=_fast_bool(f[ix["stereotype_goal"]]),
             sen_needs=_fast_codes(f[ix["sen_needs"]], sen_codes),
+            provider_only=_fast_optional_bool(f, ix, "provider_only"),
         )
         seen.add(rid)
         return request
@@ -372,7 +392,7 @@ def read_requests(path: str | os.PathLike[str], school_ids: Iterable[str]) -> li
 
 
 def read_offers(path: str | os.PathLike[str]) -> list[Offer]:
-    """Read offers.csv (optional column ``audience``: mixed, girls or boys)."""
+    """Read offers.csv (optional columns ``audience``: mixed, girls or boys; ``provider``: 0/1)."""
     seen: set[str] = set()
     types, sen_codes, audiences = frozenset(ENCOUNTER_TYPES), frozenset(SEN_CODES), set(AUDIENCES)
 
@@ -401,6 +421,7 @@ def read_offers(path: str | os.PathLike[str]) -> list[Offer]:
             sen_support=row.codes("sen_support", SEN_CODES),
             sector=row.optional("sector"),
             audience=row.choice("audience", AUDIENCES, default="mixed"),
+            provider=row.optional_boolean("provider"),
         )
 
     def fast(f: list[str], ix: dict[str, int]) -> Offer:
@@ -450,6 +471,7 @@ def read_offers(path: str | os.PathLike[str]) -> list[Offer]:
             sen_support=_fast_codes(f[ix["sen_support"]], sen_codes),
             sector=f[ix["sector"]].strip(),
             audience=audience,
+            provider=_fast_optional_bool(f, ix, "provider"),
         )
         seen.add(oid)
         return offer

@@ -140,6 +140,9 @@ class Request:
     stem_goal: bool
     stereotype_goal: bool
     sen_needs: frozenset[str] = frozenset()
+    #: Only a provider encounter will do (Provider Access Legislation): only offers with
+    #: ``provider`` set fit.
+    provider_only: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +166,9 @@ class Offer:
     sen_support: frozenset[str] = frozenset()
     sector: str = ""
     audience: str = "mixed"
+    #: A provider encounter: a college, training or apprenticeship provider or university
+    #: covering the four topics the Provider Access Legislation names.
+    provider: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

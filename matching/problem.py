@@ -190,6 +190,7 @@ class _Offers:
         self.audience = np.fromiter(
             (_code(_AUDIENCE_CODE, o.audience, "audience", o.offer_id) for o in it), np.int64, n
         )
+        self.provider = np.fromiter((bool(o.provider) for o in it), np.bool_, n)
         bad = (self.latest < self.earliest) | (self.capacity < 1) | (self.year_max < self.year_min)
         if bad.any():
             o = it[int(np.flatnonzero(bad)[0])]
@@ -350,6 +351,7 @@ class Problem:
         self.r_sen = np.fromiter(
             (_sen_mask(r.sen_needs, "sen_needs", r.request_id) for r in rq), np.int64, n
         )
+        self.r_provider = np.fromiter((bool(r.provider_only) for r in rq), np.bool_, n)
         bad = (self.r_latest < self.r_earliest) | (self.r_pupils < 1)
         if bad.any():
             r = rq[int(np.flatnonzero(bad)[0])]
@@ -533,6 +535,7 @@ class Problem:
             & (off.earliest[offer] <= self.r_latest[req])
             & ((self.r_sen[req] & ~off.sen[offer]) == 0)
             & ((aud == 0) | (aud == self.s_gender[self.r_school[req]]))
+            & (~self.r_provider[req] | off.provider[offer])
         )
 
     def _rule_matrix(self, off: _Offers, req: IntArray, offer: IntArray) -> BoolArray:
@@ -546,6 +549,7 @@ class Problem:
             & (off.earliest[offer][None, :] <= self.r_latest[req][:, None])
             & ((self.r_sen[req][:, None] & ~off.sen[offer][None, :]) == 0)
             & ((aud == 0) | (aud == self.s_gender[self.r_school[req]][:, None]))
+            & (~self.r_provider[req][:, None] | off.provider[offer][None, :])
         )
 
     def _common_filters(self, off: _Offers, req: IntArray, offer: IntArray) -> BoolArray:

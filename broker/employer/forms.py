@@ -32,7 +32,10 @@ from broker.models import (
     EMPLOYER_KINDS,
     ENCOUNTER_TYPES,
     EVIDENCE_KINDS,
+    MAX_DAYS,
+    MAX_HOURS_A_DAY,
     OFFER_DELIVERY,
+    PROVIDER_TOPICS,
     SCHOOL_GENDERS,
     SEN_CODES,
     Employer,
@@ -106,6 +109,24 @@ class OfferForm(Form):
                             description="7 to 13")
     year_max = IntegerField("Oldest year group", validators=[InputRequired(), InRange(7, 13)],
                             description="7 to 13")
+    # Blank is one day of one hour, as offers were before durations were asked for.
+    days = IntegerField(
+        "Days", validators=[Optional(), InRange(1, MAX_DAYS)],
+        description="How many days each pupil takes part: 5 for a week's placement.",
+    )
+    hours_a_day = DecimalField(
+        "Hours a day", places=1, validators=[Optional(), InRange(0.5, int(MAX_HOURS_A_DAY))],
+        description="Hours each pupil spends on it each day: about 6 for a placement, "
+        "1 for a talk. Schools count hours towards the aim of 50 hours of work experience.",
+    )
+    provider_encounter = BooleanField(
+        "A provider encounter (Provider Access Legislation)",
+        description="For colleges, training and apprenticeship providers and universities: "
+        "schools must give pupils in years 8-9 and 10-11 two of these each, by 28 February.",
+    )
+    provider_topics = MultiCheckboxField(
+        "It covers (all four are needed)", choices=choices(PROVIDER_TOPICS, PROVIDER_TOPICS)
+    )
     capacity = IntegerField("Capacity (pupils in total)",
                             validators=[InputRequired(), InRange(1, MAX_CAPACITY)])
     delivery = SelectField("Where it happens", choices=choices(OFFER_DELIVERY))

@@ -24,6 +24,7 @@ from broker.matchpages import (
 from broker.models import (
     ENCOUNTER_TYPES,
     OFFER_STATUSES,
+    PROVIDER_KINDS,
     Employer,
     EmployerDocument,
     EncounterRequest,
@@ -217,6 +218,10 @@ def _offer_data(form: OfferForm) -> offers.OfferData:
         earliest=form.earliest.data,
         latest=form.latest.data,
         postcode=form.postcode.data or "",
+        provider_encounter=bool(form.provider_encounter.data),
+        provider_topics=list(form.provider_topics.data or []),
+        days=form.days.data or 1,
+        hours_a_day=float(form.hours_a_day.data or 1),
     )
 
 
@@ -227,7 +232,8 @@ def offer_new():
     if request.method == "GET":
         form.sector.data = employer.sector
         form.max_km.data = 25
-        form.year_min.data, form.year_max.data = 8, 13
+        form.year_min.data, form.year_max.data = 7, 13
+        form.days.data, form.hours_a_day.data = 1, 1
     form.capacity.description = employer_checks.ceilings_hint()
     if form.validate_on_submit():
         offer = offers.create_offer(employer, _offer_data(form), by=current_user, today=_today())
@@ -237,7 +243,10 @@ def offer_new():
             flash("Your offer is saved. It will be matched once your organisation has been "
                   "checked and is not suspended.", "info")
         return redirect(url_for("employer.offer_detail", offer_id=offer.id))
-    return render_template("employer/offer_form.html", form=form, offer=None), form.status
+    return render_template(
+        "employer/offer_form.html", form=form, offer=None,
+        provider=employer.kind in PROVIDER_KINDS,
+    ), form.status
 
 
 @bp.get("/offers/<id:offer_id>")
@@ -259,7 +268,10 @@ def offer_edit(offer_id: int):
         saved = offers.update_offer(offer, _offer_data(form), by=current_user, today=_today())
         flash(saved.message, "success")
         return redirect(url_for("employer.offer_detail", offer_id=offer.id))
-    return render_template("employer/offer_form.html", form=form, offer=offer), form.status
+    return render_template(
+        "employer/offer_form.html", form=form, offer=offer,
+        provider=offer.employer.kind in PROVIDER_KINDS,
+    ), form.status
 
 
 def _offer_action(offer_id: int, action, done: str):

@@ -86,4 +86,9 @@ class RequestForm(Form):
     stem_goal = BooleanField("We want this to open STEM careers")
     stereotype_goal = BooleanField("We want role models who challenge a gender stereotype")
     sen_needs = MultiCheckboxField("SEN needs in this group", choices=choices(SEN_CODES))
+    provider_only = BooleanField(
+        "Only a provider encounter (Provider Access Legislation)",
+        description="Only offers a college, training or apprenticeship provider or university "
+        "marked as provider encounters will be proposed.",
+    )
     notes = TextAreaField("Notes for the employer", validators=[Optional(), MaxLength(4000)])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
@@ -50,7 +50,9 @@ MATCH_SORTS = {
 
 
 # Calendar apps fetch the feed without a session; its signed token is the credential.
-bp.before_request(role_guard("school", public=("school.calendar_feed",)))
+bp.before_request(
+    role_guard("school", public=("school.calendar_feed", "school.provider_access"))
+)
 
 
 def _today():
@@ -217,6 +219,7 @@ def _request_data(form: RequestForm) -> requests.RequestData:
         stereotype_goal=form.stereotype_goal.data,
         sen_needs=list(form.sen_needs.data or []),
         notes=form.notes.data or "",
+        provider_only=bool(form.provider_only.data),
     )
 
 
@@ -325,6 +328,24 @@ def plan():
         "school/plan.html", school=school, year=year, plans=impact.school_plan(school, year),
         types=ENCOUNTER_TYPES, workplace=impact.WORKPLACE_TYPES,
         this_year=clock.school_year_of(_today()),
+        hours=impact.school_hours(school, year), hours_aim=impact.HOURS_AIM,
+        provider=impact.provider_phases(school, year),
+        provider_deadline=clock.provider_deadline(year),
+    )
+
+
+@bp.get("/<id:urn>/provider-access")
+def provider_access(urn: int):
+    """The school's provider access policy statement: public, no sign-in needed."""
+    school = db.session.scalar(select(School).where(School.urn == urn))
+    if school is None:
+        abort(404)
+    year = this_school_year()
+    return render_template(
+        "school/provider_access.html", school=school, year=year,
+        lines=impact.provider_encounters(school, year),
+        phases=impact.provider_phases(school, year),
+        deadline=clock.provider_deadline(year), today=_today(),
     )
 
 
@@ -336,6 +357,9 @@ def report():
     return render_template(
         "school/report.html", school=school, year=year, lines=lines,
         plans=impact.school_plan(school, year),
+        hours=impact.school_hours(school, year), hours_aim=impact.HOURS_AIM,
+        provider=impact.provider_phases(school, year),
+        provider_deadline=clock.provider_deadline(year),
         pupils=sum(line.pupils for line in lines),
         generated_on=_today(),
     )

@@ -24,6 +24,7 @@ from broker.extensions import db
 from broker.models import (
     EMPLOYER_KINDS,
     ENCOUNTER_TYPES,
+    PROVIDER_KINDS,
     SEN_CODES,
     Area,
     Employer,
@@ -163,6 +164,23 @@ SUMMER_TERM_ENDS = (7, 16)
 MIN_DEMO_DAYS = 120
 
 
+# What a provider's offer of these types is in the demo: a provider encounter.
+PROVIDER_ENCOUNTER_TYPES = ("talk", "workplace_visit", "careers_fair")
+
+# How long each kind of encounter lasts for each pupil: (days, hours a day). A week's
+# placement is five days of six hours; mentoring six one-hour sessions.
+DURATIONS: dict[str, tuple[int, float]] = {
+    "talk": (1, 1.0),
+    "careers_fair": (1, 2.0),
+    "workplace_visit": (1, 4.0),
+    "work_experience": (5, 6.0),
+    "mentoring": (6, 1.0),
+    "mock_interview": (1, 1.0),
+    "enterprise_challenge": (1, 5.0),
+    "cv_workshop": (1, 1.5),
+}
+
+
 def demo_period(today: date) -> tuple[date, date]:
     """Return the demo's dates for offers and requests: ``today`` to a summer term's end.
 
@@ -276,7 +294,7 @@ def _offers(
         if kind == "work_experience":
             year_min, year_max = 10, 12
         else:
-            year_min = int(rng.integers(8, 12))
+            year_min = int(rng.integers(7, 12))
             year_max = int(rng.integers(year_min, 14))
         earliest, latest = _window(rng, (30, 150), period)
         challenges = bool(rng.random() < (0.3 if stem else 0.12))
@@ -316,6 +334,13 @@ def _offers(
                 earliest=earliest,
                 latest=latest,
                 status="open",
+                days=DURATIONS[kind][0],
+                hours_a_day=DURATIONS[kind][1],
+                # Colleges, training providers and universities give their talks, visits
+                # and fairs as provider encounters covering the four topics.
+                provider_encounter=(
+                    emp.kind in PROVIDER_KINDS and kind in PROVIDER_ENCOUNTER_TYPES
+                ),
             )
         )
     return rows
@@ -333,7 +358,7 @@ def _requests(
         school = schools[int(j)]
         kind = str(rng.choice(types, p=type_w / type_w.sum()))
         lo, hi = TYPES[kind][2]
-        year = int(rng.integers(10, 13)) if kind == "work_experience" else int(rng.integers(8, 14))
+        year = int(rng.integers(10, 13)) if kind == "work_experience" else int(rng.integers(7, 14))
         special = school.kind != "mainstream"
         pupils = int(rng.integers(lo, hi + 1))
         if special:

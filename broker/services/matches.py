@@ -33,7 +33,7 @@ from broker.models import (
     SchoolBlackout,
     User,
 )
-from broker.services import audit, holds
+from broker.services import audit, holds, meaningful
 from broker.services import matching as adapter
 from broker.services.errors import Conflict, NotAllowed, ServiceError
 from broker.services.notify import Notice, notify_many
@@ -690,9 +690,20 @@ def _day(value: date) -> str:
 
 
 def record_delivery(
-    match: Match, *, by: User, delivered_on: date, pupils_reached: int, move_date: bool = False
+    match: Match,
+    *,
+    by: User,
+    delivered_on: date,
+    pupils_reached: int,
+    move_date: bool = False,
+    criteria: Iterable[str] | None = None,
+    reflected_pct: int | None = None,
 ) -> Encounter:
     """Record that an accepted match was delivered: when, and how many pupils took part.
+
+    A school or employer recording it may confirm, for its side, the meaningful-encounter
+    criteria it met (:mod:`broker.services.meaningful`); the school also the share of pupils
+    who reflected afterwards. The encounter's hours are the offer's duration.
 
     The day must lie in the window both the offer and the request allowed and not in the
     future. It must be the agreed date, unless ``move_date`` confirms that the encounter
@@ -718,6 +729,7 @@ def record_delivery(
             "The delivery date cannot be in the future: record delivery after the event.",
             field="delivered_on",
         )
+    meaningful.check_criteria(match.offer.type, criteria or (), reflected_pct)
     lock_rows([match])
     if match.status != MatchStatus.ACCEPTED:
         raise Conflict(
@@ -752,11 +764,17 @@ def record_delivery(
         if agreed is not None:
             reason = f"happened on {_day(delivered_on)}, not the agreed {_day(agreed)}"
     encounter = Encounter(
-        match=match, delivered_on=delivered_on, pupils_reached=pupils_reached, recorded_by_id=by.id
+        match=match, delivered_on=delivered_on, pupils_reached=pupils_reached, recorded_by_id=by.id,
+        hours=match.offer.duration_hours,
     )
     db.session.add(encounter)
     transition(match, MatchStatus.DELIVERED, by=by, reason=reason)
     db.session.flush()
+    if by.role in ("school", "employer") and (criteria or reflected_pct is not None):
+        meaningful.confirm_criteria(
+            encounter, by=by, side=by.role, criteria=criteria or (),
+            reflected_pct=reflected_pct if by.role == "school" else None,
+        )
     return encounter
 
 

@@ -20,8 +20,12 @@ from sqlalchemy.orm import selectinload
 from broker.extensions import db
 from broker.models import (
     ENCOUNTER_TYPES,
+    MAX_DAYS,
+    MAX_HOURS_A_DAY,
     OFFER_DELIVERY,
     OFFER_STATUSES,
+    PROVIDER_KINDS,
+    PROVIDER_TOPICS,
     SCHOOL_GENDERS,
     SEN_CODES,
     Employer,
@@ -74,6 +78,11 @@ class OfferData:
     audience: str = "mixed"
     max_km: float = 25.0
     postcode: str = ""  # blank: the organisation's postcode
+    days: int = 1
+    hours_a_day: float = 1.0
+    provider_encounter: bool = False
+    # The topics the provider confirms it covers: all four, for a provider encounter.
+    provider_topics: list[str] = field(default_factory=list)
 
     @classmethod
     def from_offer(cls, offer: Offer) -> OfferData:
@@ -104,6 +113,13 @@ def _validate(data: OfferData) -> None:
         raise ServiceError(
             "Dates: the last available date comes before the first.", field="latest"
         )
+    if data.days is None or not 1 <= data.days <= MAX_DAYS:
+        raise ServiceError(f"Days: give from 1 to {MAX_DAYS} days.", field="days")
+    if data.hours_a_day is None or not 0 < data.hours_a_day <= MAX_HOURS_A_DAY:
+        raise ServiceError(
+            f"Hours a day: give more than 0 and at most {MAX_HOURS_A_DAY:g} hours.",
+            field="hours_a_day",
+        )
     if data.delivery not in OFFER_DELIVERY:
         raise ServiceError(f"Where: unknown option {data.delivery!r}.", field="delivery")
     if data.audience not in SCHOOL_GENDERS:
@@ -118,6 +134,25 @@ def _validate(data: OfferData) -> None:
         raise ServiceError(
             "Role models: say which stereotype they challenge, e.g. female engineers.",
             field="stereotype_note",
+        )
+
+
+def _check_provider(data: OfferData, employer: Employer) -> None:
+    if not data.provider_encounter:
+        return
+    if employer.kind not in PROVIDER_KINDS:
+        raise ServiceError(
+            "Provider encounter: only colleges, training or apprenticeship providers and "
+            "universities offer provider encounters.",
+            field="provider_encounter",
+        )
+    missing = [words for code, words in PROVIDER_TOPICS.items()
+               if code not in data.provider_topics]
+    if missing:
+        raise ServiceError(
+            "Provider encounter: it must cover all four topics; tick each it covers "
+            f"(missing: {'; '.join(missing)}).",
+            field="provider_topics",
         )
 
 
@@ -141,6 +176,9 @@ def _apply(offer: Offer, data: OfferData, employer: Employer) -> dict[str, objec
         "max_km": float(data.max_km),
         "earliest": data.earliest,
         "latest": data.latest,
+        "days": data.days,
+        "hours_a_day": float(data.hours_a_day),
+        "provider_encounter": data.provider_encounter,
     }
     if postcode != offer.postcode or offer.lat is None:
         if postcode == employer.postcode:
@@ -159,6 +197,7 @@ def _apply(offer: Offer, data: OfferData, employer: Employer) -> dict[str, objec
 def create_offer(employer: Employer, data: OfferData, *, by: User, today: date) -> Offer:
     """Create an open offer, refusing it if the employer's vetting does not cover its type."""
     _validate(data)
+    _check_provider(data, employer)
     if data.latest < today:
         raise ServiceError("Dates: the offer's last date has already passed.", field="latest")
     vetting.check_offer_allowed(employer, data.type, today)
@@ -198,6 +237,7 @@ def update_offer(offer: Offer, data: OfferData, *, by: User, today: date) -> Off
     """Change an offer. Lowering the capacity withdraws proposals beyond it, lowest score
     first; it cannot drop below the pupils approved and confirmed matches hold."""
     _validate(data)
+    _check_provider(data, offer.employer)
     live = lock_matches_of(offer_id=offer.id, statuses=LIVE)
     lock_rows(offers=[offer.id])
     if offer.status in ("closed", "expired"):

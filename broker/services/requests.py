@@ -48,7 +48,7 @@ SORTS = {
 }
 
 # What cannot change once matches hold pupils: the matches were made against these.
-FIXED_WHEN_MATCHED = ("type", "year_group", "earliest", "latest", "sen_needs")
+FIXED_WHEN_MATCHED = ("type", "year_group", "earliest", "latest", "sen_needs", "provider_only")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class RequestData:
     stereotype_goal: bool = False
     sen_needs: list[str] = field(default_factory=list)
     notes: str = ""
+    provider_only: bool = False
 
 
 def _validate(school: School, data: RequestData) -> None:
@@ -98,6 +99,7 @@ def _values(data: RequestData) -> dict[str, object]:
         "stereotype_goal": data.stereotype_goal,
         "sen_needs": [c for c in SEN_CODES if c in data.sen_needs],
         "notes": data.notes.strip(),
+        "provider_only": bool(data.provider_only),
     }
 
 

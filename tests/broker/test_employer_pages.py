@@ -97,8 +97,9 @@ def test_create_offer_through_the_page(client, me, employer):
     assert page.status_code == 200
     body = page.get_data(as_text=True)
     assert 'type="date"' in body and 'name="sen_support"' in body
+    assert 'name="days"' in body and 'name="hours_a_day"' in body
     data = _offer_form(sen_support=["autism", "hearing"], challenges_stereotype="y",
-                       stereotype_note="female engineers")
+                       stereotype_note="female engineers", days="2", hours_a_day="3.5")
     data["csrf_token"] = csrf_token_from(body)
     response = client.post("/employer/offers/new", data=data)
     assert response.status_code == 302
@@ -106,7 +107,9 @@ def test_create_offer_through_the_page(client, me, employer):
     assert offer.employer_id == employer.id and offer.sen_support == ["autism", "hearing"]
     assert offer.challenges_stereotype and offer.stereotype_note == "female engineers"
     assert offer.postcode == employer.postcode
-    assert client.get(response.headers["Location"]).status_code == 200
+    assert (offer.days, offer.hours_a_day) == (2, 3.5)
+    detail = client.get(response.headers["Location"])
+    assert "2 days of 3.5 hours (7 hours)" in detail.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
@@ -120,6 +123,8 @@ def test_create_offer_through_the_page(client, me, employer):
         ({"postcode": "ZZ99 9ZZ"}, "Postcode:"),
         ({"type": "work_experience"}, "needs valid employers&#39; liability insurance"),
         ({"capacity": ""}, "This field is required"),
+        ({"days": "0"}, "Days: give a number from 1 to 20"),
+        ({"hours_a_day": "11"}, "Hours a day: give a number from 0.5 to 10"),
     ],
 )
 def test_create_offer_shows_clear_errors(client, me, no_csrf, overrides, message):

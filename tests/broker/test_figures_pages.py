@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from broker import clock
 from broker.extensions import db
 from broker.models import Encounter, Feedback, MatchRun, SchoolYearGroup
+from broker.services import meaningful
 from broker.wording import plural
 from tests.conftest import csrf_token_from
 from tests.frozen import NOW, TODAY, days
@@ -24,8 +25,11 @@ IN_YEAR = {"earliest": days(34), "latest": days(62)}
 
 
 def _deliver(match, on, pupils):
+    """Deliver ``match`` as a meaningful encounter: both sides confirmed every criterion."""
     match.status = "delivered"
-    encounter = Encounter(match=match, delivered_on=on, pupils_reached=pupils)
+    confirmed = [code for code, _ in meaningful.criteria_for(match.offer.type)]
+    encounter = Encounter(match=match, delivered_on=on, pupils_reached=pupils,
+                          school_criteria=confirmed, employer_criteria=confirmed)
     db.session.add(encounter)
     db.session.commit()
     return encounter

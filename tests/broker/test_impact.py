@@ -7,7 +7,7 @@ import pytest
 from broker import clock
 from broker.extensions import db
 from broker.models import Encounter, Feedback, SchoolYearGroup
-from broker.services import impact
+from broker.services import impact, meaningful
 from tests.frozen import TODAY, days
 
 # The school year the frozen today falls in.
@@ -15,8 +15,11 @@ YEAR = clock.school_year_of(TODAY)
 
 
 def _deliver(match, on, pupils):
+    """Deliver ``match`` as a meaningful encounter: both sides confirmed every criterion."""
     match.status = "delivered"
-    encounter = Encounter(match=match, delivered_on=on, pupils_reached=pupils)
+    confirmed = [code for code, _ in meaningful.criteria_for(match.offer.type)]
+    encounter = Encounter(match=match, delivered_on=on, pupils_reached=pupils,
+                          school_criteria=confirmed, employer_criteria=confirmed)
     db.session.add(encounter)
     db.session.commit()
     return encounter
@@ -75,7 +78,7 @@ def test_school_plan_shows_gaps(make_school, make_request, make_match):
                  latest=days(335))  # next school year
     make_request(year_group=11, type="mentoring", **in_year)  # another school
     plans = {p.year_group: p for p in impact.school_plan(school, YEAR)}
-    assert list(plans) == [8, 9, 10, 11, 12, 13]
+    assert list(plans) == [7, 8, 9, 10, 11, 12, 13]
     assert plans[8].cells["talk"].state == "planned" and plans[8].b5 == "planned"
     assert plans[8].b6 is None and plans[9].b5 == "gap"
     assert plans[10].cells["workplace_visit"].matched == 1
@@ -85,7 +88,23 @@ def test_school_plan_shows_gaps(make_school, make_request, make_match):
     assert plans[10].b6 == "matched" and plans[11].b6 == "gap"
     assert plans[12].b5 == "gap" and plans[12].b6 == "gap"
     assert plans[10].pupil_places == 150 and plans[10].cohort == 180
-    assert impact.school_plan(school, YEAR + 1)[4].b5 == "planned"  # year 12 next year
+    assert impact.school_plan(school, YEAR + 1)[5].b5 == "planned"  # year 12 next year
+
+
+def test_year_7_is_planned_and_judged_on_benchmark_5(make_school, make_request, make_match):
+    """Since the 2025 benchmarks Year 7 needs an employer encounter too (benchmark 5)."""
+    school = make_school()
+    db.session.add(SchoolYearGroup(school_id=school.id, year_group=7, pupils=120))
+    db.session.commit()
+    in_year = {"earliest": days(-20), "latest": days(-1)}
+    talk = make_match(request=make_request(school=school, year_group=7, type="talk", **in_year),
+                      status="delivered")
+    _deliver(talk, days(-2), 110)
+    year7 = impact.school_plan(school, YEAR)[0]
+    assert year7.year_group == 7 and year7.cohort == 120
+    assert year7.cells["talk"].delivered == 1 and year7.b5 == "delivered"
+    assert year7.b6 is None  # benchmark 6 starts at 16
+    assert impact.school_plan(school, YEAR - 1)[0].b5 == "gap"
 
 
 def test_a_proposal_is_not_booked(make_school, make_request, make_match):
@@ -113,10 +132,10 @@ def test_plan_counts_part_booked_requests_as_planned_too(make_school, make_reque
     req = make_request(school=school, year_group=9, type="mentoring", pupils=60,
                        earliest=days(34), latest=days(62))
     make_match(request=req, status="accepted", pupils=30)
-    cell = impact.school_plan(school, YEAR)[1].cells["mentoring"]
+    cell = impact.school_plan(school, YEAR)[2].cells["mentoring"]
     assert (cell.matched, cell.planned) == (1, 1)  # 30 booked, 30 still to find
     make_match(request=req, status="approved", pupils=30)
-    cell = impact.school_plan(school, YEAR)[1].cells["mentoring"]
+    cell = impact.school_plan(school, YEAR)[2].cells["mentoring"]
     assert (cell.matched, cell.planned) == (2, 0)
 
 
@@ -129,7 +148,7 @@ def test_plan_counts_pupils_reached_at_least_not_places(make_school, make_reques
                                                 earliest=days(-20), latest=days(-1)),
                            status="delivered")
         _deliver(match, days(-2), pupils)
-    year10 = impact.school_plan(school, YEAR)[2]
+    year10 = impact.school_plan(school, YEAR)[3]
     # The same 150 pupils may have gone to both: 270 places, but only 150 surely reached.
     assert (year10.pupil_places, year10.pupils_at_least, year10.cohort) == (270, 150, 180)
 

@@ -68,6 +68,10 @@ def test_create_offer_geocodes_its_own_postcode(employer, user):
         ({"max_km": -1.0}, "max_km", "How far"),
         ({"challenges_stereotype": True}, "stereotype_note", "stereotype"),
         ({"sen_support": ["telepathy"]}, "sen_support", "telepathy"),
+        ({"days": 0}, "days", "Days"),
+        ({"days": 21}, "days", "Days"),
+        ({"hours_a_day": 0.0}, "hours_a_day", "Hours a day"),
+        ({"hours_a_day": 11.0}, "hours_a_day", "Hours a day"),
     ],
 )
 def test_create_offer_validation_names_the_field(employer, user, overrides, field, words):
@@ -189,6 +193,17 @@ def test_copy_moves_dates_a_year_and_opens(employer, user, make_offer):
     assert (copy.earliest, copy.latest) == (days(-303), days(-275))
     assert copy.status == "open" and copy.sen_support == ["autism"]
     assert copy.title == last_year.title and copy.capacity == last_year.capacity
+
+
+def test_an_offer_keeps_its_duration_and_a_copy_takes_it(employer, user):
+    """A week's placement: five days of six hours, 30 hours per pupil, copied a year on."""
+    week = offers.create_offer(employer, _data(type="work_experience", delivery="at_workplace",
+                                               days=5, hours_a_day=6.0), by=user, today=TODAY)
+    assert (week.days, week.hours_a_day, week.duration_hours) == (5, 6.0, 30.0)
+    copy = offers.copy_offer(week, by=user, today=days(100))
+    assert (copy.days, copy.hours_a_day, copy.duration_hours) == (5, 6.0, 30.0)
+    talk = offers.create_offer(employer, _data(), by=user, today=TODAY)
+    assert talk.duration_hours == 1.0  # one day of one hour unless the employer says otherwise
 
 
 def test_copy_handles_leap_day_and_keeps_moving_until_future(employer, user, make_offer):

@@ -74,4 +74,6 @@ def feasible(s: School, r: Request, o: Offer) -> bool:
         return False
     if not r.sen_needs <= o.sen_support:
         return False
+    if r.provider_only and not o.provider:
+        return False
     return o.audience == "mixed" or o.audience == s.gender

@@ -119,6 +119,29 @@ def test_bad_audience_on_a_later_line_is_refused(tmp_path):
     assert (caught.value.line, caught.value.field) == (3, "audience")
 
 
+def test_provider_columns_are_optional_and_checked(tmp_path):
+    # Old files (no provider columns) read as before: nothing is a provider encounter.
+    old = read_offers(write_rows(tmp_path / "old.csv", list(OFFER_COLUMNS),
+                                 two_rows(OFFER, "O2")))
+    assert [o.provider for o in old] == [False, False]
+    rows = [[*OFFER.values(), "1"], [*two_rows(OFFER, "O2")[1], ""]]
+    offers = read_offers(write_rows(tmp_path / "new.csv", [*OFFER_COLUMNS, "provider"], rows))
+    assert [o.provider for o in offers] == [True, False]
+    bad = [[*OFFER.values(), "1"], [*two_rows(OFFER, "O2")[1], "yes"]]
+    with pytest.raises(InputError) as caught:
+        read_offers(write_rows(tmp_path / "bad.csv", [*OFFER_COLUMNS, "provider"], bad))
+    assert (caught.value.line, caught.value.field) == (3, "provider")
+    req_rows = [[*REQUEST.values(), "1"], [*two_rows(REQUEST, "R2")[1], "0"]]
+    requests = read_requests(
+        write_rows(tmp_path / "r.csv", [*REQUEST_COLUMNS, "provider_only"], req_rows), ["S1"]
+    )
+    assert [r.provider_only for r in requests] == [True, False]
+    old_requests = read_requests(
+        write_rows(tmp_path / "r0.csv", list(REQUEST_COLUMNS), two_rows(REQUEST, "R2")), ["S1"]
+    )
+    assert not any(r.provider_only for r in old_requests)
+
+
 def test_padding_short_rows_and_extra_columns_read_as_the_rules_say(tmp_path):
     d0, d1 = dt.date(2026, 3, 1), dt.date(2026, 3, 31)
     # Audience before the other columns, then a row cut short after it (its optional

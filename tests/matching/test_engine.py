@@ -52,6 +52,22 @@ def test_girls_school_gets_the_female_engineer():
     assert a.terms["stem"] == 15.0 and a.terms["stereotype"] == 15.0
 
 
+def test_a_provider_request_gets_only_a_provider_encounter():
+    """Provider Access Legislation: a request for a provider encounter takes only a provider's
+    offer, even when an ordinary employer is nearer; others may still use providers' offers."""
+    schools = [school("S", 52.0, -1.0), school("T", 52.0, -1.02)]
+    requests = [request("Rp", "S", 10, provider_only=True), request("Rn", "T", 10)]
+    business = offer("BIZ", 52.0, -1.0, 10)
+    college = offer("COL", 52.1, -1.0, 10, provider=True)
+    assert pairs(solve(schools, requests, [business, college])) == [
+        ("Rn", "BIZ", 10), ("Rp", "COL", 10),
+    ]
+    # With no provider offer the provider request stays unserved.
+    assert pairs(solve(schools, requests[:1], [business])) == []
+    # An ordinary request may take a provider's offer.
+    assert pairs(solve(schools, requests[1:], [college])) == [("Rn", "COL", 10)]
+
+
 def test_girls_only_offer_never_goes_to_a_boys_school():
     schools = [school("BOYS", gender="boys")]
     result = solve(schools, [request("R", "BOYS")], [offer("O", audience="girls")])

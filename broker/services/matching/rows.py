@@ -59,6 +59,7 @@ def request_rows(today: date, where: Sequence[Any] = (), *, for_update: bool = F
         EncounterRequest.stem_goal,
         EncounterRequest.stereotype_goal,
         EncounterRequest.sen_needs,
+        EncounterRequest.provider_only,
     ).where(EncounterRequest.status == "open", EncounterRequest.latest >= today, *where)
     if for_update:
         query = query.with_for_update(of=EncounterRequest)
@@ -86,6 +87,7 @@ def offer_rows(today: date, where: Sequence[Any] = (), *, for_update: bool = Fal
             Offer.sen_support,
             Offer.sector,
             Offer.audience,
+            Offer.provider_encounter,
         )
         .join(Employer, Offer.employer_id == Employer.id)
         .where(
@@ -130,6 +132,7 @@ def engine_request(row: Any, pupils: int, today: date) -> engine.Request:
         stem_goal=bool(row.stem_goal),
         stereotype_goal=bool(row.stereotype_goal),
         sen_needs=frozenset(row.sen_needs or ()),
+        provider_only=bool(row.provider_only),
     )
 
 
@@ -153,6 +156,7 @@ def engine_offer(row: Any, capacity: int, today: date) -> engine.Offer:
         sen_support=frozenset(row.sen_support or ()),
         sector=row.sector or "",
         audience=row.audience,
+        provider=bool(row.provider_encounter),
     )
 
 
