@@ -481,6 +481,14 @@ def hand_match(
             "match instead of making another.",
             field="offer",
         )
+    employer = offer.employer
+    if employer.suspended_at is not None or employer.verified_at is None:
+        state = "suspended" if employer.suspended_at is not None else "not checked yet"
+        raise ServiceError(
+            f"{employer.name} is {state}: its offers are not matched, by hand or by the "
+            "matcher, until a coordinator of its area or an admin has checked it.",
+            field="offer",
+        )
     candidate = adapter.pair_allowed(request, offer, clock.today())
     if candidate is None:
         # Name the rules that block the pair, in the words the school's pages use.

@@ -115,10 +115,12 @@ PUBLIC = frozenset(
         "school.calendar_feed",
         "members.accept_invitation",
         "privacy",
+        # A school's provider access policy statement is published for anyone (issue 11).
+        "school.provider_access",
     }
 )
 # Routes that show anyone a school's public name (GIAS data) by its URN, for registration.
-PUBLIC_NAMES = frozenset({"api.school_by_urn"})
+PUBLIC_NAMES = frozenset({"api.school_by_urn", "school.provider_access"})
 # Which model each URL variable names, by the world's key for it.
 ID_FIELDS = {
     "offer_id": "offer",
@@ -159,6 +161,7 @@ MATCH_FOR = {
     "match_cancel": "accepted",
     "match_deliver": "accepted",
     "match_feedback": "delivered",
+    "match_criteria": "delivered",
     "approve": "proposed",
     "reject": "proposed",
 }
@@ -200,6 +203,11 @@ FORM_DATA: dict[str, dict[str, Any]] = {
     },
     "admin.toggle_active": {},
     "coordinator.employer_suspend": {"reason": "Complaints from two schools."},
+    "employer.match_criteria": {"criteria": ["purpose", "outcomes", "interaction"]},
+    "school.match_criteria": {
+        "criteria": ["purpose", "outcomes", "interaction", "reflection"],
+        "reflected_pct": 80,
+    },
 }
 # POSTs whose positive control cannot change the owner's rows in this world, and why.
 NO_CHANGE_FOR_OWNER = {

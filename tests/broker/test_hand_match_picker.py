@@ -40,6 +40,9 @@ def world(make_area, make_school, make_user, make_request, make_offer, make_empl
         "full": offer("Fully Booked", capacity=20),
         "visit": offer("Visits Co", type="workplace_visit"),
     }
+    # An employer in the coordinator's own area, so the area rule lets the pair through and
+    # the engine's distance rule is what refuses it.
+    offers["better_far"].employer.area_id = mine.id
     req = make_request(school=school, pupils=20, type="talk", year_group=9)
     visit_req = make_request(school=neighbour, pupils=10, type="workplace_visit")
     far_req = make_request(school=other, pupils=20)

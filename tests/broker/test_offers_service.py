@@ -198,7 +198,8 @@ def test_copy_moves_dates_a_year_and_opens(employer, user, make_offer):
 def test_an_offer_keeps_its_duration_and_a_copy_takes_it(employer, user):
     """A week's placement: five days of six hours, 30 hours per pupil, copied a year on."""
     week = offers.create_offer(employer, _data(type="work_experience", delivery="at_workplace",
-                                               days=5, hours_a_day=6.0), by=user, today=TODAY)
+                                               capacity=10, days=5, hours_a_day=6.0),
+                               by=user, today=TODAY)
     assert (week.days, week.hours_a_day, week.duration_hours) == (5, 6.0, 30.0)
     copy = offers.copy_offer(week, by=user, today=days(100))
     assert (copy.days, copy.hours_a_day, copy.duration_hours) == (5, 6.0, 30.0)

@@ -119,6 +119,7 @@ def _all_offer_rows(today: date, where: Sequence[Any]) -> list[Any]:
         Offer.sen_support,
         Offer.sector,
         Offer.audience,
+        Offer.provider_encounter,
     ).where(Offer.status == "open", Offer.latest >= today, *where)
     rows = list(db.session.execute(query.order_by(Offer.id)))
     return [(row, row.id not in allowed) for row in rows]
