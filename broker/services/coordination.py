@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, false, func, select
 from sqlalchemy.orm import contains_eager, selectinload
 
 from broker import clock
 from broker.extensions import db
+from broker.gias import MAX_INTEGER
 from broker.models import (
     Employer,
     EncounterRequest,
@@ -92,6 +93,19 @@ class QueueFilters:
         return {k: v for k, v in out.items() if v is not None}
 
 
+def school_matches(term: str) -> ColumnElement[bool]:
+    """SQL: schools whose URN is ``term`` (all digits) or whose name contains it.
+
+    A number beyond a URN's 32-bit column matches no school rather than failing in the
+    database; ``%`` and ``_`` in a name are taken literally.
+    """
+    term = term.strip()
+    if term.isdigit():
+        return School.urn == int(term) if int(term) <= MAX_INTEGER else false()
+    words = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return School.name.ilike(f"%{words}%", escape="\\")
+
+
 def queue_query(user: User, filters: QueueFilters) -> Select[Any]:
     """Proposed matches in the user's areas matching ``filters``, highest score first."""
     query = (
@@ -122,11 +136,7 @@ def queue_query(user: User, filters: QueueFilters) -> Select[Any]:
     if filters.type:
         query = query.where(EncounterRequest.type == filters.type)
     if filters.school:
-        term = filters.school
-        if term.isdigit():
-            query = query.where(School.urn == int(term))
-        else:
-            query = query.where(School.name.ilike(f"%{term}%"))
+        query = query.where(school_matches(filters.school))
     if filters.min_score is not None:
         query = query.where(Match.score >= filters.min_score)
     if filters.run_id is not None:
@@ -312,11 +322,8 @@ def hand_match_requests(
     )
     if areas is not None:
         query = query.where(School.area_id.in_(areas or [-1]))
-    if school.strip().isdigit():
-        query = query.where(School.urn == int(school.strip()))
-    elif school.strip():
-        words = school.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(School.name.ilike(f"%{words}%", escape="\\"))
+    if school.strip():
+        query = query.where(school_matches(school))
     if type_:
         query = query.where(EncounterRequest.type == type_)
     query = query.order_by(EncounterRequest.latest, School.name, EncounterRequest.id)

@@ -179,3 +179,16 @@ def test_the_coordinator_sees_why_nothing_matched_a_request(client, auth, world,
     assert "1 is for other year groups" in page
     assert "2 do not support Autism" in page
     assert "Offers the rules allow (0)" in page
+
+
+def test_the_school_search_takes_a_urn_too_large_as_no_school(client, auth, world):
+    """A number past the URN column (2^31) finds nothing, on PostgreSQL too, instead of a
+    database error; a name with % in it is taken literally."""
+    auth.login(world["coordinator"])
+    for term in ("2147483648", "99999999999999999999", "100%"):
+        response = client.get(f"/coordinator/hand-match?school={term}")
+        assert response.status_code == 200
+        assert "Moor Academy" not in response.get_data(as_text=True)
+    assert "Moor Academy" in client.get("/coordinator/hand-match?school=Moor").get_data(
+        as_text=True
+    )
