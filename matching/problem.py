@@ -704,16 +704,33 @@ class Problem:
         total = 0
         k = self.k
 
+        # Each request's k-th best score (x1000, rounded as the sorts round it) among the
+        # pairs held at the last prune; it only rises.
+        kth = np.full(n_req, -np.inf)
+
         def take(req: IntArray, offer: IntArray, km: FloatArray, score: FloatArray) -> None:
             nonlocal total
             total += int(req.size)
+            if k is not None and req.size:
+                # Chunks are whole offers, so an offer's best k are final once found; a pair
+                # scoring below k pairs already held for its request is not among the
+                # request's k best. Pairs that are neither are dropped as they come.
+                worse = np.rint(score * 1000.0) < kth[req]
+                if worse.any():
+                    by_off = _group_order(offer, score, req, n_off, n_req)
+                    worse[by_off[_rank_in_group(offer[by_off], n_off) < k]] = False
+                    ok = ~worse
+                    req, offer, km, score = req[ok], offer[ok], km[ok], score[ok]
             pool.add(req, offer, km, score)
             if k is not None and pool.size > max(_POOL_PAIRS, 2 * pool.size_after_prune):
-                # Chunks are whole offers, so an offer's best k are final once found; a pair
-                # among its request's k best overall is among them in any subset. Dropping
-                # what is in neither list keeps exactly the pairs the last prune keeps.
+                # A pair among its request's k best overall is among them in any subset, so
+                # dropping what is in neither list keeps exactly the pairs the last prune keeps.
                 req, offer, _, score = pool.arrays()
-                pool.keep(_top_k(req, offer, score, k, n_req, n_off, parallel=False)[0])
+                keep, by_req = _top_k(req, offer, score, k, n_req, n_off, parallel=False)
+                at = by_req[_rank_in_group(req[by_req], n_req) == k - 1]
+                kth[req[at]] = np.rint(score[at] * 1000.0)
+                del by_req, at
+                pool.keep(keep)
 
         self._stream_pairs(np.arange(n_off), take)
         req, offer, km, score = pool.arrays()
