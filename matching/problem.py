@@ -74,8 +74,10 @@ _SEN_BIT = {c: 1 << i for i, c in enumerate(SEN_CODES)}
 _DAY_SPAN = 1 << 22
 # Pairs are processed in blocks of about this many cells to bound temporary memory.
 _BLOCK = 4_000_000
-# In-person offers per KD-tree search (a chunk of one radius bin).
+# In-person offers per KD-tree search (a chunk of one radius bin), and at most about this
+# many (school, offer) pairs within reach per chunk.
 _IN_PERSON_CHUNK = 2_500
+_SCHOOL_PAIRS = 250_000
 # Pairs held while candidates stream in before the held ones are pruned again (at least;
 # twice what the last prune kept, so each prune at least halves what is held).
 _POOL_PAIRS = 4_000_000
@@ -654,9 +656,24 @@ class Problem:
         person = rows[~off.virtual[rows]]
         if person.size and self._school_tree is not None:
             radius_bin = np.ceil(np.log(np.maximum(off.max_km[person], 1e-3)) / np.log(1.1))
+            # Schools each offer reaches: chunks are cut so that none holds more than about
+            # _SCHOOL_PAIRS (school, offer) pairs, whatever the density of schools.
+            reach = np.asarray(
+                self._school_tree.query_ball_point(
+                    _unit_xyz(off.lat[person], off.lon[person]),
+                    r=2.0
+                    * np.sin(np.minimum(off.max_km[person] / (2 * EARTH_RADIUS_KM), np.pi / 2)),
+                    return_length=True,
+                    workers=2,
+                ),
+                dtype=np.int64,
+            )
             for b in np.unique(radius_bin):
-                group = person[radius_bin == b]
-                chunks += np.array_split(group, -(-group.size // _IN_PERSON_CHUNK))
+                in_bin = radius_bin == b
+                group, cost = person[in_bin], np.cumsum(reach[in_bin])
+                cut = np.flatnonzero(np.diff(cost // _SCHOOL_PAIRS, prepend=0))
+                for part in np.split(group, cut[cut > 0]):
+                    chunks += np.array_split(part, -(-part.size // _IN_PERSON_CHUNK))
         virtual = rows[off.virtual[rows]]
         for t in np.unique(off.type[virtual]):
             offers_t = virtual[off.type[virtual] == t]

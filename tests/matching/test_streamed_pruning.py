@@ -33,6 +33,7 @@ def tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     # 40 in-person offers per chunk and a prune whenever 300 pairs are held: hundreds of
     # prunes on an instance of a few thousand pairs.
     monkeypatch.setattr(problem_module, "_IN_PERSON_CHUNK", 40)
+    monkeypatch.setattr(problem_module, "_SCHOOL_PAIRS", 500)
     monkeypatch.setattr(problem_module, "_POOL_PAIRS", 300)
     monkeypatch.setattr(problem_module, "_BLOCK", 20_000)
 
@@ -89,6 +90,7 @@ def test_streaming_in_small_or_large_chunks_gives_the_same_k_best(
     schools, requests, offers = instance
     small = Problem(schools, requests, offers, k=3)
     monkeypatch.setattr(problem_module, "_IN_PERSON_CHUNK", 2_500)
+    monkeypatch.setattr(problem_module, "_SCHOOL_PAIRS", 250_000)
     monkeypatch.setattr(problem_module, "_POOL_PAIRS", 4_000_000)
     monkeypatch.setattr(problem_module, "_BLOCK", 4_000_000)
     large = Problem(schools, requests, offers, k=3)
