@@ -753,7 +753,9 @@ class Problem:
         req, offer, km, score = pool.arrays()
         pool.parts.clear()
         if k is not None and req.size:
-            keep, by_req = _top_k(req, offer, score, k, n_req, n_off)
+            # Both sorts at once where that costs little memory (national scale and below).
+            parallel = req.size <= _POOL_PAIRS
+            keep, by_req = _top_k(req, offer, score, k, n_req, n_off, parallel=parallel)
             # The support flow sees each request's pairs best first: on the bench's national
             # instance the solver then matched 124 more pupils than in the order found.
             req, offer, km, score = req[by_req], offer[by_req], km[by_req], score[by_req]
