@@ -29,7 +29,7 @@ from .engine import solve_problem
 from .model import MatchingError
 from .problem import DEFAULT_K, Problem
 
-__all__ = ["main", "no_cyclic_gc", "peak_mib", "run_solve", "tune_for_batch"]
+__all__ = ["main", "no_cyclic_gc", "peak_mib", "release_free_memory", "run_solve", "tune_for_batch"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,24 @@ def tune_for_batch() -> bool:
     return all(mallopt(param, value) == 1 for param, value in _BATCH_MALLOPT)
 
 
+def release_free_memory() -> bool:
+    """Give the heap's freed pages back to the system (glibc ``malloc_trim``).
+
+    With :func:`tune_for_batch` the candidate search leaves freed temporaries in the heap;
+    the solve then allocates its large arrays afresh, so returning them first lowers the peak.
+    Returns False where the C library is not glibc.
+    """
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return False
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = (ctypes.c_size_t,)
+    return bool(trim(0))
+
+
 @contextlib.contextmanager
 def no_cyclic_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector for a batch that creates millions of acyclic objects.
@@ -106,6 +124,7 @@ def run_solve(
     locked_rows = read_locked(locked, request_rows, offer_rows) if locked else []
     t1 = time.perf_counter()
     problem = Problem(school_rows, request_rows, offer_rows, k=k)
+    release_free_memory()
     t2 = time.perf_counter()
     result = solve_problem(problem, locked=locked_rows)
     t3 = time.perf_counter()

@@ -26,6 +26,7 @@ from .model import MatchingError, Weights
 __all__ = [
     "COST_SCALE",
     "FlowSolution",
+    "max_flow_cut",
     "max_flow_pairs",
     "max_pupils",
     "solve_flow",
@@ -197,9 +198,38 @@ def max_flow_pairs(
     >>> value, used.tolist()
     (8, [True, True])
     """
+    value, used, _, _ = max_flow_cut(pair_req, pair_off, req_demand, off_capacity, groups)
+    return value, used
+
+
+def max_flow_cut(
+    pair_req: IntArray,
+    pair_off: IntArray,
+    req_demand: IntArray,
+    off_capacity: IntArray,
+    groups: IntArray | None = None,
+) -> tuple[int, NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
+    """A maximum flow as :func:`max_flow_pairs` does, plus the source side of a minimum cut.
+
+    Returns the flow's value, which pairs carry pupils, and which requests and which offers
+    lie on the source side of a minimum cut (requests without pairs do: nothing leaves them;
+    offers without pairs do not). A pair outside ``pair_req``/``pair_off`` from a request on
+    the source side to an offer off it would cross that cut unused: without such a pair, the
+    flow is also a maximum flow of every larger set of pairs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> value, used, req_side, off_side = max_flow_cut(
+    ...     np.array([0, 1]), np.array([0, 0]), np.array([5, 5]), np.array([8, 3]))
+    >>> value, req_side.tolist(), off_side.tolist()
+    (8, [True, True], [True, False])
+    """
     used = np.zeros(pair_req.size, dtype=np.bool_)
+    req_side = np.ones(req_demand.size, dtype=np.bool_)
+    off_side = np.zeros(off_capacity.size, dtype=np.bool_)
     if pair_req.size == 0:
-        return 0, used
+        return 0, used, req_side, off_side
     if groups is None:
         parts = [np.arange(pair_req.size)]
     else:
@@ -226,7 +256,11 @@ def max_flow_pairs(
         total += int(smf.optimal_flow())
         flows = np.asarray(smf.flows(arcs[n_r : n_r + part.size]))
         used[part] = flows > 0
-    return total, used
+        side = np.zeros(2 + n_r + n_o, dtype=np.bool_)
+        side[np.asarray(smf.get_source_side_min_cut(), dtype=np.int64)] = True
+        req_side[reqs] = side[2 : 2 + n_r]
+        off_side[offs] = side[2 + n_r :]
+    return total, used, req_side, off_side
 
 
 def max_pupils(
