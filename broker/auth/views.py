@@ -25,6 +25,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
+from sqlalchemy import select
 from wtforms import SelectChoice
 
 from broker import clock
@@ -40,8 +41,9 @@ from broker.auth.forms import (
     SchoolRegistrationForm,
 )
 from broker.extensions import db
-from broker.formutil import Form, safe_next
-from broker.services import accounts, privacy
+from broker.formutil import Form, int_arg, safe_next
+from broker.models import School
+from broker.services import accounts, privacy, schools
 from broker.services.errors import ServiceError
 from broker.services.notify import kinds_for
 
@@ -99,7 +101,7 @@ def logout():
 
 
 # --------------------------------------------------------------------------- registration
-def _register(form, make_registration, service, title: str):
+def _register(form, make_registration, service, title: str, **page):
     status = 200
     if form.validate_on_submit():
         try:
@@ -112,7 +114,30 @@ def _register(form, make_registration, service, title: str):
             return redirect(url_for("auth.check_email", sent="confirm"))
     elif form.is_submitted():
         status = 400
-    return render_template("auth/register.html", form=form, title=title), status
+    return render_template("auth/register.html", form=form, title=title, **page), status
+
+
+def _school_search(form: SchoolRegistrationForm) -> dict:
+    """What the school registration page shows of a search (``?q=``) and a chosen school.
+
+    ``?urn=`` (from "This is my school") fills the URN field and names the school, so the
+    person can see they picked the right one; a URN typed and posted is left as typed.
+    """
+    term = " ".join(request.args.get("q", "").split())
+    urn = int_arg("urn", min=100000, max=999999)
+    if urn is not None and not form.is_submitted():
+        form.urn.data = urn
+    chosen = None
+    if isinstance(form.urn.data, int) and 100000 <= form.urn.data <= 999999:
+        chosen = db.session.scalar(select(School).where(School.urn == form.urn.data))
+    return {
+        "search_term": term,
+        "search_too_long": len(term) > schools.SEARCH_MAX_LENGTH,
+        "search_max": schools.SEARCH_MAX_LENGTH,
+        "search_limit": schools.SEARCH_LIMIT,
+        "found": schools.search_schools(term) if term else [],
+        "chosen": chosen,
+    }
 
 
 @bp.route("/register/employer", methods=["GET", "POST"])
@@ -138,8 +163,9 @@ def register_employer():
 @bp.route("/register/school", methods=["GET", "POST"])
 @ratelimits.register_limits
 def register_school():
+    form = SchoolRegistrationForm()
     return _register(
-        SchoolRegistrationForm(),
+        form,
         lambda f: accounts.SchoolRegistration(
             urn=f.urn.data,
             name=f.name.data,
@@ -151,6 +177,7 @@ def register_school():
         ),
         accounts.register_school,
         "Register your school",
+        **_school_search(form),
     )
 
 

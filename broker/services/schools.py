@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 from sklearn.neighbors import BallTree
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, false, func, or_, select
 from tqdm import tqdm
 
 from broker import clock
 from broker.extensions import db
-from broker.gias import SchoolRow, parse_schools
+from broker.geo import PostcodeError, normalise_postcode
+from broker.gias import MAX_INTEGER, SchoolRow, parse_schools
 from broker.models import Area, School
 
 # A school with fewer than this many other schools within RURAL_RADIUS_KM is counted as
@@ -31,6 +33,14 @@ EARTH_RADIUS_KM = 6371.0088
 IMPORTED_FIELDS = frozenset(
     {"name", "postcode", "lat", "lon", "kind", "gender", "phase", "pupils", "fsm_pct", "la_name"}
 )
+
+# Searching for a school by what a careers leader knows of it (issue 12).
+SEARCH_MAX_LENGTH = 100  # longer terms find nothing: no school name is that long to type
+SEARCH_LIMIT = 20
+# The first half of a postcode (its district), e.g. "SW1A" or "N1"; spaces removed, upper case.
+_DISTRICT_RE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]?")
+# A postcode being typed: letters then a digit, and nothing but letters and digits.
+_PARTIAL_POSTCODE_RE = re.compile(r"[A-Z]{1,2}[0-9][A-Z0-9]*")
 
 
 @dataclass
@@ -142,3 +152,38 @@ def classify_rural() -> int:
         rural += is_rural
     db.session.flush()
     return rural
+
+
+def _contains(column: ColumnElement[str] | Any, text: str) -> ColumnElement[bool]:
+    """SQL: ``column`` contains ``text`` ignoring case, ``%`` and ``_`` taken literally."""
+    words = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{words}%", escape="\\")
+
+
+def search_schools(term: str, limit: int = SEARCH_LIMIT) -> list[School]:
+    """Schools a person may mean by ``term``: at most ``limit``, by name.
+
+    ``term`` may be a URN (all digits), part of the school's name, its town (the local
+    authority's name, or a postcode district such as ``"SW1A"``) or its postcode (full, in any
+    case and spacing, or its beginning). Case is ignored and ``%`` and ``_`` are taken
+    literally. An empty term, or one longer than :data:`SEARCH_MAX_LENGTH`, finds nothing.
+    """
+    term = " ".join(str(term or "").split())
+    if not term or len(term) > SEARCH_MAX_LENGTH or limit < 1:
+        return []
+    if term.isdigit():
+        match = School.urn == int(term) if int(term) <= MAX_INTEGER else false()
+    else:
+        matches = [_contains(School.name, term), _contains(School.la_name, term)]
+        compact = term.replace(" ", "").upper()
+        try:
+            matches.append(School.postcode == normalise_postcode(term))
+        except PostcodeError:
+            if _DISTRICT_RE.fullmatch(compact):
+                matches.append(School.postcode.like(f"{compact} %"))
+            if _PARTIAL_POSTCODE_RE.fullmatch(compact) and len(compact) > 4:
+                # The start of a full postcode, typed with or without its space.
+                matches.append(func.replace(School.postcode, " ", "").like(f"{compact}%"))
+        match = or_(*matches)
+    query = select(School).where(match).order_by(School.name, School.urn).limit(limit)
+    return list(db.session.scalars(query))
