@@ -341,6 +341,7 @@ def plan():
         hours=impact.school_hours(school, year), hours_aim=impact.HOURS_AIM,
         provider=impact.provider_phases(school, year),
         provider_deadline=clock.provider_deadline(year),
+        against_last=compass.against_last_year(school, year),
     )
 
 

@@ -28,10 +28,19 @@ from broker import clock
 from broker.extensions import db
 from broker.models import Encounter, EncounterRequest, Match, Offer, School, SchoolYearGroup
 from broker.services.exports import to_csv
-from broker.services.impact import B6_STAGES, PROVIDER_PHASES, WORKPLACE_TYPES, provider_phases
+from broker.services.impact import (
+    B6_STAGES,
+    PROVIDER_PHASES,
+    WORKPLACE_TYPES,
+    provider_phases,
+    school_plan,
+)
 from broker.services.meaningful import is_meaningful
 
-__all__ = ["BANDS", "HEADER", "CompassRow", "band", "compass_csv", "compass_rows"]
+__all__ = [
+    "BANDS", "HEADER", "CompassRow", "YearAgainstLast", "against_last_year", "band",
+    "compass_csv", "compass_rows",
+]
 
 BANDS: tuple[tuple[str, int, int], ...] = (
     ("none", 0, 0),
@@ -168,3 +177,32 @@ def compass_csv(school: School, year: int) -> str:
         (r.benchmark, r.phase_label, r.pupils, r.had, r.share, r.band, r.attended, r.pal)
         for r in compass_rows(school, year)
     ))
+
+
+@dataclass
+class YearAgainstLast:
+    """A year group's benchmark 5 and 6 states last school year and this one.
+
+    States are those of :func:`broker.services.impact.school_plan` ("delivered" means met
+    by a meaningful delivery); ``b6_*`` is None for years 7-9.
+    """
+
+    year_group: int
+    b5_last: str
+    b5_now: str
+    b6_last: str | None
+    b6_now: str | None
+    b6_last_from_year_before: bool = False
+    b6_now_from_year_before: bool = False
+
+
+def against_last_year(school: School, year: int) -> list[YearAgainstLast]:
+    """Return, per year group 7-13, benchmarks 5 and 6 in school year ``year`` and the one before.
+
+    Last year's states are for the pupils then in each year group.
+    """
+    now, last = school_plan(school, year), school_plan(school, year - 1)
+    return [
+        YearAgainstLast(n.year_group, p.b5, n.b5, p.b6, n.b6, p.b6_last_year, n.b6_last_year)
+        for p, n in zip(last, now, strict=True)
+    ]

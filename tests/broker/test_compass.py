@@ -9,6 +9,7 @@ from broker import clock
 from broker.extensions import db
 from broker.models import Encounter, SchoolYearGroup
 from broker.services import compass, meaningful
+from tests import pagetext
 from tests.frozen import TODAY, days
 
 YEAR = clock.school_year_of(TODAY)
@@ -116,3 +117,35 @@ def test_school_downloads_the_csv_from_its_pages(client, auth, make_user, make_s
     assert ["Provider encounters", "years 12-13", "0", "0", "", "", "0",
             "offered to all"] in rows
     assert len(rows) == 1 + 3 + 2 + 3
+
+
+def test_plan_shows_benchmarks_against_last_year(client, auth, make_user, make_school,
+                                                 make_request, make_match, make_offer):
+    school = make_school()
+    mk = (make_match, make_request, make_offer, school)
+    # Last school year: Year 10 had a meaningful workplace visit (benchmarks 5 and 6).
+    _delivered(*mk, 10, 100, days(-280), type_="workplace_visit")
+    # This year: Year 7 met employers; Year 9 has a talk booked, not yet delivered.
+    _delivered(*mk, 7, 90, days(-20))
+    make_match(request=make_request(school=school, year_group=9), status="approved")
+    by_year = {c.year_group: c for c in compass.against_last_year(school, YEAR)}
+    assert [(y, c.b5_last, c.b5_now, c.b6_last, c.b6_now) for y, c in by_year.items()] == [
+        (7, "gap", "delivered", None, None),
+        (8, "gap", "gap", None, None),
+        (9, "gap", "matched", None, None),
+        (10, "delivered", "gap", "delivered", "gap"),
+        # This year's Year 11 are last year's Year 10: benchmark 6 met the year before.
+        (11, "gap", "gap", "gap", "delivered"),
+        (12, "gap", "gap", "gap", "gap"),
+        (13, "gap", "gap", "gap", "gap"),
+    ]
+    assert by_year[11].b6_now_from_year_before and not by_year[10].b6_last_from_year_before
+    auth.login(make_user(role="school", school_id=school.id))
+    html = client.get(f"/school/plan?year={YEAR}").get_data(as_text=True)
+    assert "Last year" in pagetext.text_by_id(html, "against-last-year")
+    rows = {r["0"]: [r[str(i)] for i in range(1, 5)]
+            for r in pagetext.table(html, "against-last-year")}
+    assert rows["7"] == ["Gap", "Delivered", "n/a", "n/a"]
+    assert rows["9"] == ["Gap", "Matched", "n/a", "n/a"]
+    assert rows["10"] == ["Delivered", "Gap", "Delivered", "Gap"]
+    assert rows["11"] == ["Gap", "Gap", "Gap", "Delivered in Year 10"]
