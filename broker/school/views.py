@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
@@ -31,7 +41,7 @@ from broker.models import (
 )
 from broker.pagination import paginate
 from broker.school.forms import BlackoutForm, RequestForm, SchoolProfileForm, YearGroupsForm
-from broker.services import calendar, figures, impact, matches, profiles, requests
+from broker.services import calendar, compass, figures, impact, matches, profiles, requests
 from broker.services import matching as adapter
 from broker.statuses import MatchStatus
 from broker.web import redirect_on_refusal
@@ -331,6 +341,7 @@ def plan():
         hours=impact.school_hours(school, year), hours_aim=impact.HOURS_AIM,
         provider=impact.provider_phases(school, year),
         provider_deadline=clock.provider_deadline(year),
+        against_last=compass.against_last_year(school, year),
     )
 
 
@@ -362,6 +373,18 @@ def report():
         provider_deadline=clock.provider_deadline(year),
         pupils=sum(line.pupils for line in lines),
         generated_on=_today(),
+    )
+
+
+@bp.get("/compass.csv")
+def compass_export():
+    """The school's Compass-shaped figures for a school year: banded shares per phase."""
+    school = _school()
+    year = _year()
+    return Response(
+        compass.compass_csv(school, year),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="compass-{year}.csv"'},
     )
 
 
