@@ -7,7 +7,12 @@ import importlib
 
 import pytest
 
-MODULES = ["broker.geo", "broker.gias", "broker.services.compass", "broker.services.employer_checks"]
+MODULES = [
+    "broker.geo",
+    "broker.gias",
+    "broker.services.compass",
+    "broker.services.employer_checks",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
