@@ -33,6 +33,11 @@ def broker_env(database_url: str, instance: Path, **settings: Any) -> dict[str, 
         BROKER_INSTANCE_DIR=str(instance),
         SECRET_KEY="tests",
         PYTHONUNBUFFERED="1",
+        # No rate limiter in these children: its in-memory storage starts a 10 ms Timer
+        # thread, which the process waits for at exit; under CI's year-ahead run (libfaketime
+        # fakes the monotonic clock too) that wait lasts until its deadline 400 days on.
+        # Rate limits are tested in-process against Redis (tests/broker/test_ratelimits.py).
+        RATELIMIT_ENABLED="0",
     )
     env.update({k: str(v) for k, v in settings.items()})
     return env
