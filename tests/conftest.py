@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         and not RateLimitTestConfig.RATELIMIT_STORAGE_URI.startswith("redis")
     ):
         raise pytest.UsageError("REQUIRE_REDIS is set but TEST_RATELIMIT_STORAGE_URI is not Redis")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # An app whose rate limits live in memory starts a 10 ms threading.Timer (limits'
+    # MemoryStorage), which the interpreter waits for at exit. Under CI's year-ahead run
+    # libfaketime fakes the monotonic clock too, so that wait would last until a deadline
+    # 400 days on: cancel what is left (a no-op on a normal clock, where they have run).
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
 
 
 @pytest.fixture(scope="session", autouse=True)
