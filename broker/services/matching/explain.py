@@ -28,6 +28,7 @@ from broker.extensions import db
 from broker.models import Employer, EncounterRequest, Offer
 from broker.services import holds
 from broker.services.matching.rows import (
+    OFFER_COLUMNS,
     as_id,
     engine_offer,
     engine_request,
@@ -101,26 +102,7 @@ class Explanation:
 def _all_offer_rows(today: date, where: Sequence[Any]) -> list[Any]:
     """Open offers whose window has not ended, vetted or not, flagged ``blocked`` if not."""
     allowed = {row.id for row in offer_rows(today, where)}
-    query = select(
-        Offer.id,
-        Offer.employer_id,
-        Offer.lat,
-        Offer.lon,
-        Offer.type,
-        Offer.capacity,
-        Offer.max_km,
-        Offer.delivery,
-        Offer.earliest,
-        Offer.latest,
-        Offer.year_min,
-        Offer.year_max,
-        Offer.stem,
-        Offer.challenges_stereotype,
-        Offer.sen_support,
-        Offer.sector,
-        Offer.audience,
-        Offer.provider_encounter,
-    ).where(Offer.status == "open", Offer.latest >= today, *where)
+    query = select(*OFFER_COLUMNS).where(Offer.status == "open", Offer.latest >= today, *where)
     rows = list(db.session.execute(query.order_by(Offer.id)))
     return [(row, row.id not in allowed) for row in rows]
 

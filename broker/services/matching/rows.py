@@ -66,29 +66,34 @@ def request_rows(today: date, where: Sequence[Any] = (), *, for_update: bool = F
     return list(db.session.execute(query.order_by(EncounterRequest.id)))
 
 
+# The offer columns the engine reads (see engine_offer): every query that builds engine
+# offers selects these, so a new column reaches them all at once.
+OFFER_COLUMNS = (
+    Offer.id,
+    Offer.employer_id,
+    Offer.lat,
+    Offer.lon,
+    Offer.type,
+    Offer.capacity,
+    Offer.max_km,
+    Offer.delivery,
+    Offer.earliest,
+    Offer.latest,
+    Offer.year_min,
+    Offer.year_max,
+    Offer.stem,
+    Offer.challenges_stereotype,
+    Offer.sen_support,
+    Offer.sector,
+    Offer.audience,
+    Offer.provider_encounter,
+)
+
+
 def offer_rows(today: date, where: Sequence[Any] = (), *, for_update: bool = False) -> list[Any]:
     """Open, vetted offers of checked employers, not ended, as rows of the engine's columns."""
     query = (
-        select(
-            Offer.id,
-            Offer.employer_id,
-            Offer.lat,
-            Offer.lon,
-            Offer.type,
-            Offer.capacity,
-            Offer.max_km,
-            Offer.delivery,
-            Offer.earliest,
-            Offer.latest,
-            Offer.year_min,
-            Offer.year_max,
-            Offer.stem,
-            Offer.challenges_stereotype,
-            Offer.sen_support,
-            Offer.sector,
-            Offer.audience,
-            Offer.provider_encounter,
-        )
+        select(*OFFER_COLUMNS)
         .join(Employer, Offer.employer_id == Employer.id)
         .where(
             Offer.status == "open",
